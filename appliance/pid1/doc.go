@@ -1,0 +1,16 @@
+// Package pid1 is what anyad does when the kernel starts it as the first process.
+//
+// It stays small on purpose: it mounts the kernel filesystems, loads kernel modules, mounts
+// the booted slot's system partition and the data partition, configures the network, reaps
+// every zombie, feeds the hardware watchdog, and supervises the product's services, which run
+// in a child process of the same binary ("anyad serve"). A panic in a service therefore ends
+// that child, not PID 1 (whose death would panic the kernel); the supervisor restarts it with
+// back-off. The services reach PID 1 through the control socket (package control).
+//
+// Shutdown is ordered: on SIGTERM or SIGINT (reboot), SIGUSR2 (power off) or a request on the
+// control socket, PID 1 stops the services (SIGTERM, then SIGKILL after a deadline), syncs,
+// unmounts /data and /system, and calls reboot(2).
+//
+// Everything PID 1 and the services print goes to the serial console and into an in-memory
+// ring the status page shows.
+package pid1

@@ -1,0 +1,399 @@
+package pid1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/anya-edge/anya/appliance/control"
+	"github.com/anya-edge/anya/appliance/datapart"
+	"github.com/anya-edge/anya/appliance/kmod"
+	"github.com/anya-edge/anya/appliance/logring"
+	"github.com/anya-edge/anya/appliance/netconf"
+	"github.com/anya-edge/anya/appliance/reaper"
+	"github.com/anya-edge/anya/appliance/supervisor"
+	"golang.org/x/sys/unix"
+)
+
+// Paths and labels of the running system.
+const (
+	DataDir     = "/data"
+	SystemDir   = "/system"
+	VolatileDir = "/run/anya/volatile" // state directory when the data partition is unusable
+	LabelData   = "anya-data"
+	ListenAddr  = ":80"
+)
+
+// Env var through which PID 1 tells the services when it started (CLOCK_BOOTTIME, ns).
+const EnvInitStart = "ANYA_INIT_BOOTTIME_NS"
+
+// alwaysModules are loaded whatever hardware is present: the filesystems.
+var alwaysModules = []string{"crc32c_generic", "squashfs", "ext4", "vfat", "nls_cp437", "nls_ascii", "efivarfs"}
+
+// BootTime returns CLOCK_BOOTTIME: time since the kernel started, suspend included.
+func BootTime() time.Duration {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return time.Duration(ts.Nano())
+}
+
+type action int
+
+const (
+	actReboot action = iota
+	actPowerOff
+)
+
+// init is the state of PID 1.
+type init1 struct {
+	version string
+	start   time.Duration
+	log     *slog.Logger
+	ring    *logring.Ring
+	slot    string
+	reaper  *reaper.Reaper
+	sup     *supervisor.Supervisor
+	net     *netconf.Manager
+
+	mu   sync.Mutex
+	data control.DataStatus
+
+	shutdown chan action
+}
+
+// Main runs PID 1. It never returns: it ends in reboot(2).
+func Main(version string) {
+	start := BootTime()
+	errMounts := mountKernelFilesystems()
+	console := openConsole()
+	ring := logring.New(2000)
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(console, ring), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p := &init1{version: version, start: start, log: log, ring: ring, shutdown: make(chan action, 1)}
+	log.Info("anyad starting as PID 1", "version", version, "boot_ms", start.Milliseconds())
+	if errMounts != nil {
+		log.Error("kernel filesystems", "err", errMounts)
+	}
+	p.run(console)
+}
+
+// openConsole makes /dev/console the standard streams if the kernel could not.
+func openConsole() io.Writer {
+	f, err := os.OpenFile("/dev/console", os.O_RDWR, 0)
+	if err != nil {
+		return os.Stderr
+	}
+	for fd := 0; fd <= 2; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			unix.Dup3(int(f.Fd()), fd, 0)
+		}
+	}
+	return f
+}
+
+func (p *init1) run(console io.Writer) {
+	params := readCmdline()
+	p.slot = params["anya.slot"]
+	hostname := params["anya.hostname"]
+	if hostname == "" {
+		hostname = "anya-edge"
+	}
+	if err := unix.Sethostname([]byte(hostname)); err != nil {
+		p.log.Error("set hostname", "err", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.reaper = reaper.New(p.log)
+	go p.reaper.Run(ctx)
+
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
+	go func() {
+		for s := range sig {
+			p.log.Info("signal received", "signal", s)
+			if s == syscall.SIGUSR2 {
+				p.request(actPowerOff)
+			} else {
+				p.request(actReboot)
+			}
+		}
+	}()
+
+	loader := p.loadModules()
+	if err := mountEFIVars(); err != nil {
+		p.log.Warn("efivars", "err", err)
+	}
+	p.mountSystem(loader)
+	dataDir := p.mountData()
+
+	static, err := netconf.LoadStatic(filepath.Join(dataDir, "network.json"))
+	if err != nil {
+		p.log.Error("network config", "err", err)
+	}
+	if s := params["anya.static"]; s != "" {
+		if static, err = netconf.ParseStatic(s); err != nil {
+			p.log.Error("anya.static", "err", err)
+		}
+	}
+	p.net = &netconf.Manager{Log: p.log, Static: static}
+	go p.net.Run(ctx)
+
+	wd := openWatchdog(p.log)
+	go wd.run(ctx)
+
+	if err := p.serveControl(); err != nil {
+		p.log.Error("control socket", "err", err)
+	}
+
+	// All services write into one pipe that PID 1 copies to the console and the ring; it is
+	// never closed, so restarts leak nothing.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		p.log.Error("service output pipe", "err", err)
+		pr, pw = nil, os.Stderr
+	} else {
+		go io.Copy(io.MultiWriter(console, p.ring), pr)
+	}
+	self, _ := os.Executable()
+	p.sup = &supervisor.Supervisor{Starter: p.reaper, Log: p.log}
+	svcCtx, stopServices := context.WithCancel(ctx)
+	supDone := make(chan struct{})
+	go func() {
+		defer close(supDone)
+		p.sup.Run(svcCtx, supervisor.Service{Name: "services", Command: func() *exec.Cmd {
+			cmd := exec.Command(self, "serve", "-data", dataDir, "-listen", ListenAddr, "-control", control.DefaultSocket)
+			cmd.Stdout, cmd.Stderr = pw, pw
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", EnvInitStart, p.start.Nanoseconds()), "ANYA_SLOT="+p.slot)
+			// A new session: a signal aimed at PID 1's group never hits the services.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			return cmd
+		}})
+	}()
+
+	act := <-p.shutdown
+	p.log.Info("shutting down", "reboot", act == actReboot)
+	stopServices()
+	select {
+	case <-supDone:
+	case <-time.After(20 * time.Second):
+		p.log.Error("services did not stop in time")
+	}
+	if act == actPowerOff {
+		wd.disarm()
+	}
+	p.finish(act)
+}
+
+func (p *init1) request(a action) {
+	select {
+	case p.shutdown <- a:
+	default: // a shutdown is already under way
+	}
+}
+
+func (p *init1) loadModules() *kmod.Loader {
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	krel := unix.ByteSliceToString(uts.Release[:])
+	loader, err := kmod.New(filepath.Join("/lib/modules", krel))
+	if err != nil {
+		p.log.Error("kernel modules", "err", err)
+		return nil
+	}
+	t := time.Now()
+	loaded, errs := loader.Coldplug("/sys")
+	for _, m := range alwaysModules {
+		if !loader.Known(m) {
+			continue
+		}
+		if err := loader.Load(m); err != nil {
+			errs = append(errs, err)
+		} else {
+			loaded = append(loaded, m)
+		}
+	}
+	for _, err := range errs {
+		p.log.Warn("module", "err", err)
+	}
+	p.log.Info("kernel modules loaded", "count", len(loaded), "took", time.Since(t).Round(time.Millisecond))
+	return loader
+}
+
+// findPartition waits for a labelled partition: disk drivers probe asynchronously.
+func (p *init1) findPartition(label string, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		dev, err := datapart.Find("/sys", label)
+		if err == nil || time.Now().After(deadline) {
+			return dev, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *init1) mountSystem(loader *kmod.Loader) {
+	if p.slot == "" {
+		p.log.Warn("no anya.slot on the kernel command line; system partition not mounted")
+		return
+	}
+	dev, err := p.findPartition("anya-"+p.slot, 10*time.Second)
+	if err != nil {
+		p.log.Error("system partition", "slot", p.slot, "err", err)
+		return
+	}
+	os.MkdirAll(SystemDir, 0o755)
+	if err := unix.Mount(dev, SystemDir, "squashfs", unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
+		p.log.Error("mount system partition", "dev", dev, "err", err)
+		return
+	}
+	p.log.Info("system partition mounted", "slot", p.slot, "dev", dev)
+	if loader == nil {
+		return
+	}
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	if err := loader.AddDir(filepath.Join(SystemDir, "lib/modules", unix.ByteSliceToString(uts.Release[:]))); err != nil {
+		p.log.Warn("system modules", "err", err)
+		return
+	}
+	_, errs := loader.Coldplug("/sys")
+	for _, err := range errs {
+		p.log.Warn("module", "err", err)
+	}
+}
+
+// mountData finds, checks, formats if blank, and mounts the data partition. It returns the
+// directory the services keep their state in: /data, or a volatile directory when the
+// partition is missing or damaged (the page then says so).
+func (p *init1) mountData() string {
+	st := control.DataStatus{Path: DataDir}
+	defer func() {
+		p.mu.Lock()
+		p.data = st
+		p.mu.Unlock()
+	}()
+	volatile := func(state, detail string) string {
+		st.State, st.Detail, st.Path = state, detail, VolatileDir
+		p.log.Error("DATA PARTITION UNUSABLE: state is kept in memory only", "state", state, "detail", detail)
+		os.MkdirAll(VolatileDir, 0o700)
+		return VolatileDir
+	}
+	dev, err := p.findPartition(LabelData, 10*time.Second)
+	if err != nil {
+		return volatile(control.DataMissing, err.Error())
+	}
+	st.Device = dev
+	content, err := datapart.Probe(dev)
+	if err != nil {
+		return volatile(control.DataDamaged, err.Error())
+	}
+	switch content {
+	case datapart.Blank:
+		p.log.Info("data partition is blank, formatting", "dev", dev)
+		t := time.Now()
+		if err := datapart.Format(dev, LabelData); err != nil {
+			return volatile(control.DataDamaged, err.Error())
+		}
+		p.log.Info("data partition formatted", "took", time.Since(t).Round(time.Millisecond))
+		st.State = control.DataFormatted
+	case datapart.Ext4:
+		st.State = control.DataOK
+	default:
+		return volatile(control.DataDamaged, fmt.Sprintf("%s holds data that is not an ext4 filesystem; it was left untouched", dev))
+	}
+	if err := datapart.Mount(dev, DataDir); err != nil {
+		return volatile(control.DataDamaged, err.Error()+"; the partition was left untouched")
+	}
+	p.log.Info("data partition mounted", "dev", dev, "state", st.State)
+	return DataDir
+}
+
+func (p *init1) serveControl() error {
+	os.MkdirAll(filepath.Dir(control.DefaultSocket), 0o755)
+	os.Remove(control.DefaultSocket)
+	ln, err := net.Listen("unix", control.DefaultSocket)
+	if err != nil {
+		return err
+	}
+	os.Chmod(control.DefaultSocket, 0o600)
+	go (&http.Server{Handler: control.Handler(p), ReadHeaderTimeout: 5 * time.Second}).Serve(ln)
+	return nil
+}
+
+// Status implements control.System.
+func (p *init1) Status(ctx context.Context) (control.Status, error) {
+	name, _ := os.Hostname()
+	p.mu.Lock()
+	data := p.data
+	p.mu.Unlock()
+	data.TotalBytes, data.FreeBytes, _ = control.DiskUsage(data.Path)
+	links := control.Links()
+	methods := p.net.Methods()
+	for i := range links {
+		links[i].Method = methods[links[i].Name]
+	}
+	services := p.sup.Status()
+	procs := map[string]int{"anyad (pid 1)": 1}
+	for _, s := range services {
+		procs["anyad "+s.Name] = s.PID
+	}
+	return control.Status{
+		Version: p.version, Mode: "appliance", Slot: p.slot, Hostname: name,
+		Uptime: BootTime(), Data: data, Services: services, Network: links,
+		Memory: control.ReadMemory(procs),
+	}, nil
+}
+
+// Log implements control.System.
+func (p *init1) Log(ctx context.Context, after uint64, max int) ([]control.LogEntry, error) {
+	return p.ring.Since(after, max), nil
+}
+
+// Reboot implements control.System.
+func (p *init1) Reboot(ctx context.Context) error {
+	p.log.Info("reboot requested through the control socket")
+	p.request(actReboot)
+	return nil
+}
+
+// PowerOff implements control.System.
+func (p *init1) PowerOff(ctx context.Context) error {
+	p.log.Info("power off requested through the control socket")
+	p.request(actPowerOff)
+	return nil
+}
+
+// finish syncs, unmounts and reboots or powers off. It does not return.
+func (p *init1) finish(a action) {
+	unix.Sync()
+	for _, dir := range []string{DataDir, SystemDir} {
+		if err := unix.Unmount(dir, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			p.log.Warn("unmount failed, remounting read-only", "dir", dir, "err", err)
+			unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+			unix.Unmount(dir, unix.MNT_DETACH)
+		}
+	}
+	unix.Sync()
+	cmd := unix.LINUX_REBOOT_CMD_RESTART
+	if a == actPowerOff {
+		cmd = unix.LINUX_REBOOT_CMD_POWER_OFF
+	}
+	p.log.Info("goodbye")
+	for {
+		if err := unix.Reboot(cmd); err != nil {
+			p.log.Error("reboot(2)", "err", err)
+		}
+		time.Sleep(time.Second)
+	}
+}
