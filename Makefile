@@ -1,0 +1,60 @@
+# Anya Edge. `make run` boots the appliance image in QEMU; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1700000000)
+export SOURCE_DATE_EPOCH
+PORT ?= 8080
+OUT := out
+LDFLAGS := -s -w -buildid= -X main.version=$(VERSION)
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+
+# Debian packages the host needs: QEMU and firmware to boot the image, Chromium for the page tests.
+DEB_RUN := qemu-system-x86 ovmf
+DEB_TEST := $(DEB_RUN) chromium e2fsprogs
+
+.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench clean
+
+all: build
+
+build: anyad anyactl
+
+anyad:
+	GOOS=linux GOARCH=amd64 $(GOBUILD) -o $(OUT)/anyad ./appliance/cmd/anyad
+	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $(OUT)/anyad-arm64 ./appliance/cmd/anyad
+
+anyactl:
+	$(GOBUILD) -o $(OUT)/anyactl ./tools/cmd/anyactl
+
+image: build
+	$(OUT)/anyactl image build -anyad $(OUT)/anyad -o $(OUT)/anya.img -version $(VERSION)
+
+run: deps-run image
+	$(OUT)/anyactl image run -img $(OUT)/anya.img -port $(PORT)
+
+dev:
+	$(GO) run ./appliance/cmd/anyad dev -data ./var -listen 127.0.0.1:$(PORT)
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+test: deps-test vet build
+	ANYA_REQUIRE_ALL=1 ANYA_ARTIFACTS=$(CURDIR)/$(OUT)/artifacts $(GO) test -count=1 -timeout 80m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+bench: deps-run build
+	$(GO) run ./tools/cmd/bootbench -runs 3
+
+deps-run:
+	@missing=""; for p in $(DEB_RUN); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+deps-test:
+	@missing=""; for p in $(DEB_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+clean:
+	rm -rf $(OUT)

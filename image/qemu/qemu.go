@@ -1,0 +1,155 @@
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// OVMF is the firmware Debian's ovmf package installs.
+const OVMF = "/usr/share/ovmf/OVMF.fd"
+
+// Config describes one VM.
+type Config struct {
+	Image    string    // raw disk image; the VM writes to it
+	HostPort int       // host port on 127.0.0.1 forwarded to the box's port 80
+	MemoryMB int       // default 512
+	Console  io.Writer // also receives the serial console; may be nil
+	Extra    []string  // more QEMU arguments
+}
+
+// VM is a running QEMU.
+type VM struct {
+	cmd     *exec.Cmd
+	started time.Time
+
+	mu    sync.Mutex
+	lines []Line
+	cond  *sync.Cond
+	done  bool
+	err   error
+}
+
+// Line is one line of the serial console and when it arrived.
+type Line struct {
+	Text string
+	At   time.Duration // since QEMU was started
+}
+
+// Start boots the image.
+func Start(cfg Config) (*VM, error) {
+	if cfg.MemoryMB == 0 {
+		cfg.MemoryMB = 512
+	}
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return nil, fmt.Errorf("start VM: %w (install qemu-system-x86)", err)
+	}
+	if _, err := os.Stat(OVMF); err != nil {
+		return nil, fmt.Errorf("start VM: firmware: %w (install ovmf)", err)
+	}
+	args := []string{
+		"-machine", "q35", "-m", strconv.Itoa(cfg.MemoryMB), "-smp", "1",
+		"-bios", OVMF,
+		"-drive", "file=" + cfg.Image + ",format=raw,if=virtio",
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80", cfg.HostPort),
+		"-device", "virtio-net-pci,netdev=n0",
+		"-device", "i6300esb",
+		"-display", "none", "-serial", "stdio", "-monitor", "none", "-nodefaults",
+	}
+	args = append(args, cfg.Extra...)
+	vm := &VM{cmd: exec.Command(bin, args...)}
+	vm.cond = sync.NewCond(&vm.mu)
+	out, err := vm.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	vm.cmd.Stderr = vm.cmd.Stdout
+	vm.started = time.Now()
+	if err := vm.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start VM: %w", err)
+	}
+	go vm.read(out, cfg.Console)
+	return vm, nil
+}
+
+func (vm *VM) read(r io.Reader, console io.Writer) {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64<<10), 1<<20)
+	for s.Scan() {
+		text := s.Text()
+		if console != nil {
+			fmt.Fprintln(console, text)
+		}
+		vm.mu.Lock()
+		vm.lines = append(vm.lines, Line{Text: text, At: time.Since(vm.started)})
+		vm.cond.Broadcast()
+		vm.mu.Unlock()
+	}
+	err := vm.cmd.Wait()
+	vm.mu.Lock()
+	vm.done, vm.err = true, err
+	vm.cond.Broadcast()
+	vm.mu.Unlock()
+}
+
+// Lines returns the console lines seen so far.
+func (vm *VM) Lines() []Line {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return append([]Line(nil), vm.lines...)
+}
+
+// ErrExited means QEMU ended before the line appeared.
+var ErrExited = errors.New("VM exited")
+
+// WaitFor waits for a console line matching re, looking only at lines from index from on,
+// and returns the line, its index and the submatches.
+func (vm *VM) WaitFor(ctx context.Context, re *regexp.Regexp, from int) (Line, int, []string, error) {
+	stop := context.AfterFunc(ctx, func() {
+		vm.mu.Lock()
+		vm.cond.Broadcast()
+		vm.mu.Unlock()
+	})
+	defer stop()
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	for i := from; ; {
+		for ; i < len(vm.lines); i++ {
+			if m := re.FindStringSubmatch(vm.lines[i].Text); m != nil {
+				return vm.lines[i], i, m, nil
+			}
+		}
+		if vm.done {
+			return Line{}, i, nil, fmt.Errorf("waiting for %q: %w (%v)", re, ErrExited, vm.err)
+		}
+		if ctx.Err() != nil {
+			return Line{}, i, nil, fmt.Errorf("waiting for %q: %w", re, ctx.Err())
+		}
+		vm.cond.Wait()
+	}
+}
+
+// Stop kills QEMU and waits for it.
+func (vm *VM) Stop() {
+	vm.cmd.Process.Kill()
+	vm.mu.Lock()
+	for !vm.done {
+		vm.cond.Wait()
+	}
+	vm.mu.Unlock()
+}
+
+// Pid returns QEMU's process id.
+func (vm *VM) Pid() int { return vm.cmd.Process.Pid }
+
+// ReadyLine matches anyad's ready line.
+var ReadyLine = regexp.MustCompile(`ANYA-READY boot_ms=(\d+)(?: init_ms=(\d+))?`)

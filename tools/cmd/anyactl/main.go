@@ -1,0 +1,122 @@
+// Command anyactl is the host-side tool of Anya Edge.
+//
+//	anyactl image build -anyad out/anyad -o out/anya.img   build the disk image, print its SHA-256
+//	anyactl image run -img out/anya.img -port 8080          boot it in QEMU, print the page's URL
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/anya-edge/anya/image"
+	"github.com/anya-edge/anya/image/qemu"
+)
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  anyactl image build [flags]   build the disk image and print its SHA-256
+  anyactl image run [flags]     boot the image in QEMU and print the setup page URL
+`)
+	os.Exit(2)
+}
+
+func main() {
+	if len(os.Args) < 3 || os.Args[1] != "image" {
+		usage()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[2] {
+	case "build":
+		err = build(ctx, os.Args[3:])
+	case "run":
+		err = run(ctx, os.Args[3:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "anyactl:", err)
+		os.Exit(1)
+	}
+}
+
+// DefaultCacheDir is where Debian packages are kept between builds.
+func defaultCacheDir() string {
+	if d := os.Getenv("ANYA_CACHE"); d != "" {
+		return d
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ".cache"
+	}
+	return filepath.Join(d, "anya")
+}
+
+func build(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("image build", flag.ExitOnError)
+	var cfg image.Config
+	fs.StringVar(&cfg.Anyad, "anyad", "out/anyad", "anyad binary (linux/amd64, static)")
+	fs.StringVar(&cfg.Output, "o", "out/anya.img", "image file to write")
+	fs.StringVar(&cfg.CacheDir, "cache", defaultCacheDir(), "cache of Debian packages")
+	fs.StringVar(&cfg.KernelPackage, "kernel", image.DefaultKernelPackage, "Debian kernel package")
+	fs.StringVar(&cfg.Version, "version", "0.0.0-dev", "release version")
+	fs.IntVar(&cfg.Counter, "counter", 1, "monotonic release counter")
+	fs.Int64Var(&cfg.Epoch, "epoch", 0, "timestamp of every file (default $SOURCE_DATE_EPOCH)")
+	fs.StringVar(&cfg.Cmdline, "cmdline", "", "extra kernel command line")
+	fs.Parse(args)
+	if err := os.MkdirAll(filepath.Dir(cfg.Output), 0o755); err != nil {
+		return err
+	}
+	t := time.Now()
+	res, err := image.Build(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "built %s in %v: %d MiB disk, kernel %s (%s) %.1f MiB, initramfs %.1f MiB, system %.1f MiB\n",
+		res.Path, time.Since(t).Round(time.Millisecond), res.Size>>20, res.Release.KernelRelease, res.Release.KernelVersion,
+		float64(res.KernelBytes)/(1<<20), float64(res.InitramfsBytes)/(1<<20), float64(res.SystemBytes)/(1<<20))
+	fmt.Printf("%s  %s\n", res.SHA256, res.Path)
+	return nil
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("image run", flag.ExitOnError)
+	img := fs.String("img", "out/anya.img", "disk image (the VM writes to it)")
+	port := fs.Int("port", 8080, "host port for the setup page")
+	mem := fs.Int("m", 512, "memory in MiB")
+	quiet := fs.Bool("q", false, "do not copy the serial console to stdout")
+	fs.Parse(args)
+	cfg := qemu.Config{Image: *img, HostPort: *port, MemoryMB: *mem}
+	if !*quiet {
+		cfg.Console = os.Stdout
+	}
+	vm, err := qemu.Start(cfg)
+	if err != nil {
+		return err
+	}
+	defer vm.Stop()
+	go func() {
+		<-ctx.Done()
+		vm.Stop()
+	}()
+	from := 0
+	for {
+		line, i, m, err := vm.WaitFor(ctx, qemu.ReadyLine, from)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		from = i + 1
+		fmt.Printf("\n==> Anya Edge is up after %.1f s (anyad ready %s ms after kernel start).\n==> Setup page: http://127.0.0.1:%d/   (Ctrl-C stops the VM)\n\n",
+			line.At.Seconds(), m[1], *port)
+	}
+}
