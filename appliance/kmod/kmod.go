@@ -8,26 +8,40 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// Loader loads modules from one or more flat module directories.
+// Loader loads modules from one or more flat module directories. It is safe for concurrent
+// use: modules load in parallel (a driver's probe may wait for hardware), and a dependency two
+// modules share is loaded once while both wait for it.
 type Loader struct {
+	mu      sync.Mutex
 	dirs    map[string]string   // module name -> directory holding <name>.ko
 	deps    map[string][]string // module name -> dependencies, load order
 	aliases []alias
-	loaded  map[string]bool
+	loads   map[string]*loadOnce
 	// load inserts one module file; finit_module by default, replaced in tests.
 	load func(path string) error
+	// Loaded, when set, is told how long each module took to load.
+	Loaded func(name string, took time.Duration)
 }
 
 type alias struct{ pattern, module string }
 
+// loadOnce is the single attempt to load one module.
+type loadOnce struct {
+	once sync.Once
+	err  error
+}
+
 // New reads modules.dep and modules.alias from each directory. Missing directories are skipped.
 func New(dirs ...string) (*Loader, error) {
-	l := &Loader{dirs: map[string]string{}, deps: map[string][]string{}, loaded: map[string]bool{}, load: finit}
+	l := &Loader{dirs: map[string]string{}, deps: map[string][]string{}, loads: map[string]*loadOnce{}, load: finit}
 	for _, d := range dirs {
 		if err := l.AddDir(d); err != nil {
 			return nil, err
@@ -46,6 +60,8 @@ func (l *Loader) AddDir(dir string) error {
 		return fmt.Errorf("read modules.dep: %w", err)
 	}
 	defer f.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
 		mod, rest, ok := strings.Cut(s.Text(), ":")
@@ -79,33 +95,59 @@ func (l *Loader) AddDir(dir string) error {
 }
 
 // Known reports whether the loader has a module of that name.
-func (l *Loader) Known(name string) bool { _, ok := l.dirs[name]; return ok }
+func (l *Loader) Known(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.dirs[name]
+	return ok
+}
 
 // Load loads the named module after its dependencies. A module the kernel already has is not
-// an error.
+// an error. Each module is tried once; later calls return the first result.
 func (l *Loader) Load(name string) error {
 	name = strings.ReplaceAll(name, "-", "_")
-	if l.loaded[name] {
-		return nil
-	}
+	l.mu.Lock()
 	dir, ok := l.dirs[name]
+	deps := l.deps[name]
+	o := l.loads[name]
+	if o == nil {
+		o = &loadOnce{}
+		l.loads[name] = o
+	}
+	l.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("load module %s: not in any module directory", name)
 	}
-	for _, d := range l.deps[name] {
-		if err := l.Load(d); err != nil {
-			return fmt.Errorf("load module %s: %w", name, err)
+	o.once.Do(func() {
+		for _, d := range deps {
+			if err := l.Load(d); err != nil {
+				o.err = fmt.Errorf("load module %s: %w", name, err)
+				return
+			}
 		}
-	}
-	if err := l.load(filepath.Join(dir, name+".ko")); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("load module %s: %w", name, err)
-	}
-	l.loaded[name] = true
-	return nil
+		t := time.Now()
+		if err := l.load(filepath.Join(dir, name+".ko")); err != nil && !errors.Is(err, unix.EEXIST) {
+			o.err = fmt.Errorf("load module %s: %w", name, err)
+			return
+		}
+		if l.Loaded != nil {
+			l.Loaded(name, time.Since(t))
+		}
+	})
+	return o.err
+}
+
+// attempted reports whether Load was called for the module.
+func (l *Loader) attempted(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.loads[name] != nil
 }
 
 // Match returns the modules whose aliases match a device modalias.
 func (l *Loader) Match(modalias string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var out []string
 	for _, a := range l.aliases {
 		if ok, _ := path.Match(a.pattern, modalias); ok {
@@ -115,30 +157,43 @@ func (l *Loader) Match(modalias string) []string {
 	return out
 }
 
-// Coldplug loads the drivers for every device under sysfs (normally "/sys") and repeats while
-// loading revealed new devices. It returns the modules it loaded and the errors it met; a
-// module that fails does not stop the others.
+// Coldplug loads the drivers for every device under sysfs (normally "/sys"), in parallel, and
+// repeats while loading revealed new devices. It returns the modules it loaded and the errors
+// it met; a module that fails does not stop the others and is not retried.
 func (l *Loader) Coldplug(sysfs string) (loaded []string, errs []error) {
+	var mu sync.Mutex
 	for round := 0; round < 5; round++ {
-		var fresh int
+		var todo []string
+		seen := map[string]bool{}
 		for _, ma := range modaliases(sysfs) {
 			for _, m := range l.Match(ma) {
-				if l.loaded[m] {
-					continue
+				if !seen[m] && !l.attempted(m) {
+					seen[m] = true
+					todo = append(todo, m)
 				}
-				if err := l.Load(m); err != nil {
-					errs = append(errs, err)
-					l.loaded[m] = true // do not retry a failing module every round
-					continue
-				}
-				loaded = append(loaded, m)
-				fresh++
 			}
 		}
-		if fresh == 0 {
+		if len(todo) == 0 {
 			break
 		}
+		var wg sync.WaitGroup
+		for _, m := range todo {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := l.Load(m)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					loaded = append(loaded, m)
+				}
+			}()
+		}
+		wg.Wait()
 	}
+	sort.Strings(loaded)
 	return loaded, errs
 }
 

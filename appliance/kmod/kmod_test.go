@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -74,7 +75,10 @@ func TestColdplugRepeatsForNewDevices(t *testing.T) {
 	dir, sys := setup(t)
 	l, _ := New(dir)
 	var got []string
+	var mu sync.Mutex
 	l.load = func(p string) error {
+		mu.Lock()
+		defer mu.Unlock()
 		got = append(got, filepath.Base(p))
 		if filepath.Base(p) == "virtio_pci.ko" { // the PCI driver exposes the virtio device
 			write(t, filepath.Join(sys, "bus/virtio/devices/virtio0/modalias"), "virtio:d00000001v00001AF4\n")
@@ -85,10 +89,52 @@ func TestColdplugRepeatsForNewDevices(t *testing.T) {
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
-	if !reflect.DeepEqual(loaded, []string{"virtio_pci", "virtio_net"}) {
+	if !reflect.DeepEqual(loaded, []string{"virtio_net", "virtio_pci"}) {
 		t.Fatalf("coldplug loaded %v", loaded)
 	}
 	if !reflect.DeepEqual(got, []string{"virtio_ring.ko", "virtio.ko", "virtio_pci.ko", "virtio_net.ko"}) {
 		t.Fatalf("files loaded %v", got)
+	}
+}
+
+// Concurrent loads of modules sharing dependencies load each file exactly once, dependencies
+// before their users.
+func TestConcurrentLoadsShareDependencies(t *testing.T) {
+	dir, _ := setup(t)
+	l, _ := New(dir)
+	var mu sync.Mutex
+	count := map[string]int{}
+	var order []string
+	l.load = func(p string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		count[filepath.Base(p)]++
+		order = append(order, filepath.Base(p))
+		return nil
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, m := range []string{"virtio_net", "virtio_pci", "ext4"} {
+				if err := l.Load(m); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for f, n := range count {
+		if n != 1 {
+			t.Errorf("%s loaded %d times", f, n)
+		}
+	}
+	pos := map[string]int{}
+	for i, f := range order {
+		pos[f] = i
+	}
+	if !(pos["virtio_ring.ko"] < pos["virtio.ko"] && pos["virtio.ko"] < pos["virtio_net.ko"] && pos["jbd2.ko"] < pos["ext4.ko"]) {
+		t.Errorf("dependency order broken: %v", order)
 	}
 }

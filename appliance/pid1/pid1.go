@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -202,32 +203,48 @@ func (p *init1) request(a action) {
 	}
 }
 
+// loadModules starts loading the drivers of the hardware present (in the background: some
+// drivers wait for hardware while probing) and loads the filesystems before returning.
 func (p *init1) loadModules() *kmod.Loader {
-	var uts unix.Utsname
-	unix.Uname(&uts)
-	krel := unix.ByteSliceToString(uts.Release[:])
-	loader, err := kmod.New(filepath.Join("/lib/modules", krel))
+	loader, err := kmod.New(filepath.Join("/lib/modules", kernelRelease()))
 	if err != nil {
 		p.log.Error("kernel modules", "err", err)
 		return nil
 	}
-	t := time.Now()
-	loaded, errs := loader.Coldplug("/sys")
+	loader.Loaded = func(name string, took time.Duration) {
+		p.log.Debug("module loaded", "module", name, "took", took.Round(time.Millisecond))
+	}
+	go p.coldplug(loader)
+	var wg sync.WaitGroup
 	for _, m := range alwaysModules {
 		if !loader.Known(m) {
 			continue
 		}
-		if err := loader.Load(m); err != nil {
-			errs = append(errs, err)
-		} else {
-			loaded = append(loaded, m)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := loader.Load(m); err != nil {
+				p.log.Warn("module", "err", err)
+			}
+		}()
 	}
+	wg.Wait()
+	return loader
+}
+
+func (p *init1) coldplug(loader *kmod.Loader) {
+	t := time.Now()
+	loaded, errs := loader.Coldplug("/sys")
 	for _, err := range errs {
 		p.log.Warn("module", "err", err)
 	}
-	p.log.Info("kernel modules loaded", "count", len(loaded), "took", time.Since(t).Round(time.Millisecond))
-	return loader
+	p.log.Info("device drivers loaded", "modules", strings.Join(loaded, " "), "took", time.Since(t).Round(time.Millisecond))
+}
+
+func kernelRelease() string {
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	return unix.ByteSliceToString(uts.Release[:])
 }
 
 // findPartition waits for a labelled partition: disk drivers probe asynchronously.
@@ -261,16 +278,11 @@ func (p *init1) mountSystem(loader *kmod.Loader) {
 	if loader == nil {
 		return
 	}
-	var uts unix.Utsname
-	unix.Uname(&uts)
-	if err := loader.AddDir(filepath.Join(SystemDir, "lib/modules", unix.ByteSliceToString(uts.Release[:]))); err != nil {
+	if err := loader.AddDir(filepath.Join(SystemDir, "lib/modules", kernelRelease())); err != nil {
 		p.log.Warn("system modules", "err", err)
 		return
 	}
-	_, errs := loader.Coldplug("/sys")
-	for _, err := range errs {
-		p.log.Warn("module", "err", err)
-	}
+	go p.coldplug(loader)
 }
 
 // mountData finds, checks, formats if blank, and mounts the data partition. It returns the

@@ -22,6 +22,7 @@ type Config struct {
 	Image    string    // raw disk image; the VM writes to it
 	HostPort int       // host port on 127.0.0.1 forwarded to the box's port 80
 	MemoryMB int       // default 512
+	CPUs     int       // default 2
 	Console  io.Writer // also receives the serial console; may be nil
 	Extra    []string  // more QEMU arguments
 }
@@ -49,6 +50,9 @@ func Start(cfg Config) (*VM, error) {
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = 512
 	}
+	if cfg.CPUs == 0 {
+		cfg.CPUs = 2
+	}
 	bin, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		return nil, fmt.Errorf("start VM: %w (install qemu-system-x86)", err)
@@ -57,11 +61,14 @@ func Start(cfg Config) (*VM, error) {
 		return nil, fmt.Errorf("start VM: firmware: %w (install ovmf)", err)
 	}
 	args := []string{
-		"-machine", "q35", "-m", strconv.Itoa(cfg.MemoryMB), "-smp", "1",
+		"-machine", "q35", "-m", strconv.Itoa(cfg.MemoryMB), "-smp", strconv.Itoa(cfg.CPUs),
 		"-bios", OVMF,
 		"-drive", "file=" + cfg.Image + ",format=raw,if=virtio",
 		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80", cfg.HostPort),
 		"-device", "virtio-net-pci,netdev=n0",
+		// A hardware RNG, as every real board has one (or RDRAND): without it the guest's
+		// getrandom(2) blocks for a second or more early in boot under TCG.
+		"-device", "virtio-rng-pci",
 		"-device", "i6300esb",
 		"-display", "none", "-serial", "stdio", "-monitor", "none", "-nodefaults",
 	}
