@@ -56,6 +56,7 @@ type Release struct {
 	KernelPackage string `json:"kernel_package"`
 	KernelVersion string `json:"kernel_version"` // Debian package version
 	KernelRelease string `json:"kernel_release"` // uname -r
+	Bootloader    string `json:"bootloader"`     // systemd-boot-efi package version
 	AnyadSHA256   string `json:"anyad_sha256"`
 	Epoch         int64  `json:"epoch"`
 }
@@ -153,7 +154,7 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 	rel := Release{
 		Version: cfg.Version, Counter: cfg.Counter, Arch: "amd64",
 		KernelPackage: cfg.KernelPackage, KernelVersion: DebVersion(kdeb), KernelRelease: tree.Version,
-		AnyadSHA256: hex.EncodeToString(sum[:]), Epoch: cfg.Epoch,
+		Bootloader: DebVersion(sbdeb), AnyadSHA256: hex.EncodeToString(sum[:]), Epoch: cfg.Epoch,
 	}
 	relJSON, err := json.MarshalIndent(rel, "", "  ")
 	if err != nil {

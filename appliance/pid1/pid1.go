@@ -24,6 +24,7 @@ import (
 	"github.com/anya-edge/anya/appliance/netconf"
 	"github.com/anya-edge/anya/appliance/reaper"
 	"github.com/anya-edge/anya/appliance/supervisor"
+	"github.com/anya-edge/anya/board/watchdog"
 	"golang.org/x/sys/unix"
 )
 
@@ -150,8 +151,14 @@ func (p *init1) run(console io.Writer) {
 	p.net = &netconf.Manager{Log: p.log, Static: static}
 	go p.net.Run(ctx)
 
-	wd := openWatchdog(p.log)
-	go wd.run(ctx)
+	wd, err := watchdog.Open(watchdog.DefaultPath)
+	switch {
+	case err == nil:
+		p.log.Info("hardware watchdog armed")
+		go wd.Run(ctx, 5*time.Second)
+	case !errors.Is(err, watchdog.ErrNone):
+		p.log.Warn("watchdog", "err", err)
+	}
 
 	if err := p.serveControl(); err != nil {
 		p.log.Error("control socket", "err", err)
@@ -190,8 +197,8 @@ func (p *init1) run(console io.Writer) {
 	case <-time.After(20 * time.Second):
 		p.log.Error("services did not stop in time")
 	}
-	if act == actPowerOff {
-		wd.disarm()
+	if act == actPowerOff && wd != nil {
+		wd.Disarm()
 	}
 	p.finish(act)
 }
