@@ -9,47 +9,47 @@ import (
 
 // BucketStats describes one top-level bucket.
 type BucketStats struct {
-	Name string
+	Name string `json:"name"`
 
 	// Keys is the number of key/value pairs in the bucket and all its
 	// nested buckets.
-	Keys int
+	Keys int `json:"keys"`
 
 	// Bytes is the sum of the key and value sizes of those pairs; it does
 	// not include page overhead.
-	Bytes int64
+	Bytes int64 `json:"bytes"`
 
 	// Buckets is the number of nested buckets at any depth.
-	Buckets int
+	Buckets int `json:"buckets"`
 }
 
 // Stats is a summary of the database, for diagnostics.
 type Stats struct {
-	Path string
+	Path string `json:"path"`
 
 	// FileBytes is the size of the database file, including preallocated
 	// and free space.
-	FileBytes int64
+	FileBytes int64 `json:"file_bytes"`
 
 	// Subsystems maps each migrated subsystem to its schema version.
-	Subsystems map[string]int
+	Subsystems map[string]int `json:"subsystems"`
 
 	// Buckets lists the top-level buckets sorted by name, MetaBucket
 	// excluded.
-	Buckets []BucketStats
+	Buckets []BucketStats `json:"buckets"`
 
 	// TxCount is the number of read transactions started since Open.
-	TxCount int
+	TxCount int `json:"tx_count"`
 
 	// TxID is the ID of the last committed write transaction; it grows by
 	// one with every commit over the life of the file.
-	TxID int
+	TxID int `json:"tx_id"`
 
 	// PageSize is the page size of the file in bytes.
-	PageSize int
+	PageSize int `json:"page_size"`
 
 	// FreePages is the number of free pages available for reuse.
-	FreePages int
+	FreePages int `json:"free_pages"`
 }
 
 // Stats returns a summary of the database. It walks every bucket in one read

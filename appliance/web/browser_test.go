@@ -1,0 +1,264 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/anya-edge/anya/appliance/control"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowser drives the real pages in headless Chromium at a phone's size: setup, the
+// status page, logout, login, and a reboot that ends with the page coming back by itself.
+// It saves screenshots to $ANYA_ARTIFACTS (default: a temporary directory).
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: skipped with -short")
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("ANYA_REQUIRE_ALL") == "1" {
+			t.Fatalf("browser test: ANYA_REQUIRE_ALL=1 but Chromium is missing: %v", err)
+		}
+		t.Skipf("browser test: Chromium is missing: %v", err)
+	}
+	artifacts := os.Getenv("ANYA_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = t.TempDir()
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	h := newHarness(t)
+	h.host.Services = func() []control.ServiceStatus {
+		since := time.Now().Add(-3 * time.Hour)
+		return []control.ServiceStatus{
+			{Name: "web", State: control.ServiceRunning, PID: 812, Since: since},
+			{Name: "bitcoind", State: control.ServiceRunning, PID: 813, Restarts: 1, LastExit: "exit status 1", Since: since},
+			{Name: "lnd", State: control.ServiceBackoff, Restarts: 3, LastExit: "signal: killed", Since: time.Now().Add(-20 * time.Second)},
+		}
+	}
+	for _, line := range []string{
+		"anyad: data partition mounted read-write",
+		"anyad: starting services web, bitcoind, lnd",
+		"bitcoind: UpdateTip: new best=00000000000000000001c0ffee height=871234",
+		"lnd: waiting for the chain backend to finish syncing",
+	} {
+		fmt.Fprintln(h.ring, line)
+	}
+
+	// The test server stands in for the box. A reboot makes it unreachable for a moment,
+	// then a new Server on the same database answers, as after anyad restarts.
+	var current atomic.Pointer[Server]
+	var down atomic.Bool
+	current.Store(h.srv)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "rebooting", http.StatusServiceUnavailable)
+			return
+		}
+		current.Load().Handler().ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	rebooted := make(chan struct{})
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-h.reboots:
+		case <-finished:
+			return
+		}
+		time.Sleep(time.Second) // services stop first; the page and its assets load meanwhile
+		down.Store(true)
+		time.Sleep(3 * time.Second)
+		srv, err := New(Config{DB: h.db, System: h.host, Logger: slog.New(slog.NewTextHandler(h.logs, nil)),
+			Version: testVersion, Now: h.clock.Now})
+		if err != nil {
+			t.Errorf("restart: %v", err)
+			return
+		}
+		current.Store(srv)
+		down.Store(false)
+		close(rebooted)
+	}()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(390, 844),
+	)
+	allocCtx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("start Chromium: %v", err)
+	}
+
+	// Errors in the page's console, such as Content-Security-Policy violations, fail the test.
+	var consoleMu sync.Mutex
+	var consoleErrors []string
+	defer func() { // also after t.Fatal, to help find the cause
+		consoleMu.Lock()
+		defer consoleMu.Unlock()
+		for _, e := range consoleErrors {
+			t.Errorf("console: %s", e)
+		}
+	}()
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			// Expected: the 401 answering the wrong password, and /healthz failing while
+			// the box is down.
+			expected := strings.HasSuffix(m.URL, "/login") && strings.Contains(m.Text, "status of 401") ||
+				strings.HasSuffix(m.URL, "/healthz") && strings.HasPrefix(m.Text, "Failed to load resource")
+			if (m.Type == chromedp.ConsoleError || m.IsException()) && !expected {
+				consoleMu.Lock()
+				consoleErrors = append(consoleErrors, m.String()+" at "+m.URL)
+				consoleMu.Unlock()
+			}
+		}
+	}()
+	// Accept the confirm() of the Reboot button.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	run := func(name string, a chromedp.Action[string]) string {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(sctx, a)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return v
+	}
+	screenshot := func(name string) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(artifacts, name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", path)
+	}
+	wantPath := func(path string) {
+		t.Helper()
+		if loc := run("location", chromedp.Location()); loc != ts.URL+path {
+			t.Fatalf("at %s, want %s", loc, ts.URL+path)
+		}
+	}
+
+	// A new box sends every page to setup.
+	step("open the box",
+		chromedp.EmulateViewport(390, 844), // headless windows are at least 500 pixels wide
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("password")),
+	)
+	wantPath("/setup")
+	step("fill in setup",
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.SendKeys(chromedp.ID("confirm"), testPassword),
+		chromedp.SendKeys(chromedp.ID("name"), "test-box"),
+	)
+	screenshot("setup.png")
+	step("submit setup", chromedp.Click(chromedp.CSS(`form[action="/setup"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(".facts")))
+	wantPath("/")
+
+	text := run("status text", chromedp.Text(chromedp.CSS("main")))
+	for _, want := range []string{testVersion, "dev", "bitcoind", "UpdateTip", "database file"} {
+		if !strings.Contains(strings.ToLower(text), strings.ToLower(want)) {
+			t.Errorf("status page lacks %q:\n%s", want, text)
+		}
+	}
+	if b := run("reboot button", chromedp.Text(chromedp.CSS(`form[action="/reboot"] button`))); b != "Reboot" {
+		t.Errorf("reboot button says %q", b)
+	}
+	if name := run("box name", chromedp.Text(chromedp.CSS(".chip"))); name != "test-box" {
+		t.Errorf("box name shows %q", name)
+	}
+	screenshot("setup-status.png")
+
+	// Log out, then log in through the form, first with a wrong password.
+	step("log out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
+	wantPath("/login")
+	step("wrong password",
+		chromedp.SendKeys(chromedp.ID("password"), "not the password"),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(".alert-error")),
+	)
+	if msg := run("login error", chromedp.Text(chromedp.CSS(".alert-error"))); msg != "Wrong password." {
+		t.Errorf("login error says %q", msg)
+	}
+	screenshot("login-error.png")
+	step("log in",
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(".facts")),
+	)
+	wantPath("/")
+
+	// Reboot: the page waits for the box and returns to the status page by itself.
+	step("reboot", chromedp.Click(chromedp.CSS(`form[action="/reboot"] button`)),
+		chromedp.WaitVisible(chromedp.ID("wait")))
+	if text := run("wait text", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(text, "Rebooting") {
+		t.Errorf("reboot page says %q", text)
+	}
+	screenshot("rebooting.png")
+	select {
+	case <-rebooted:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Restart was not called")
+	}
+	step("back after reboot", chromedp.WaitVisible(chromedp.CSS(".facts")))
+	wantPath("/")
+
+}

@@ -1,0 +1,48 @@
+// Package web serves the Anya Edge setup page, status page and the JSON API behind them.
+//
+// The box has no screen: a person reaches it from a phone or laptop on the local network,
+// sets an admin password once, and afterwards logs in to see the state of the box and to
+// reboot or power it off. Everything the pages do is also available as JSON under /api/.
+// The pages are plain server-rendered HTML with one small script; every asset (style sheet,
+// script, icon) is embedded in the binary, so the page works on a network without internet
+// access and loads nothing from third parties.
+//
+// # Security model
+//
+// The box is reached over plain HTTP on the local network, so the design assumes that other
+// devices on that network and web sites open in the same browser are hostile, and keeps each
+// of them to what it can do without the password.
+//
+//   - First use. Until an admin password is stored, every page redirects to /setup and every
+//     API route except POST /api/setup answers 409. Setup succeeds exactly once: the check
+//     and the write happen in one bbolt transaction. Whoever reaches a new box first owns it;
+//     that is the usual trade-off of a box without a display, and it is why the first page a
+//     person sees asks for the password.
+//   - Password. Stored only as an Argon2id hash (t=2, m=19 MiB, p=1, the OWASP minimum that
+//     fits the box's memory) with a random salt and its parameters in a versioned record, and
+//     compared in constant time. At most two hashes are computed at once, so a burst of login
+//     attempts cannot exhaust the memory of the box. The password is never logged.
+//   - Guessing. Wrong passwords are counted per client address (the connection's address,
+//     never X-Forwarded-For; IPv6 clients per /64). After five, each further attempt must wait
+//     twice as long as the one before, up to fifteen minutes, and is answered 429 with
+//     Retry-After meanwhile, even when the password is right. A success clears the count. The
+//     table is bounded and forgets idle entries.
+//   - Sessions. A login creates a random 32-byte session id, sent in the HttpOnly,
+//     SameSite=Strict cookie anya_session (Secure when served over TLS). bbolt keeps only the
+//     SHA-256 of the id, so a copy of the database does not yield a usable cookie. A session
+//     ends after 12 hours without use, 7 days after login, or at logout. Sessions live in
+//     bbolt and survive restarts of anyad.
+//   - Authorization. Every route is registered through one helper that records it in
+//     [Server.Routes] and wraps it with the guard for its kind, so a route cannot exist
+//     without being listed and guarded. Only the login routes, the static assets and
+//     /healthz are reachable without a session; the tests fail if that list grows.
+//   - Cross-site requests. Every state-changing request must come from the same origin
+//     (Sec-Fetch-Site or Origin, checked by [net/http.CrossOriginProtection]); this covers
+//     the login and setup forms, which have no session yet. A request with a session must
+//     also carry the session's random CSRF token: the form field "csrf" on pages, the
+//     X-CSRF-Token header in the API (GET /api/session returns it).
+//   - Browser hardening. Every response carries a Content-Security-Policy that allows only
+//     the box's own resources and no inline script or style, X-Frame-Options DENY,
+//     X-Content-Type-Options nosniff and Referrer-Policy same-origin. Pages and API answers
+//     are never cached. Request bodies are limited to 64 KiB.
+package web

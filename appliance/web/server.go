@@ -1,0 +1,318 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/anya-edge/anya/appliance/control"
+	"github.com/anya-edge/anya/storage"
+)
+
+// maxBody bounds every request body.
+const maxBody = 64 << 10
+
+// Config configures a [Server].
+type Config struct {
+	DB      *storage.DB
+	System  control.System
+	Logger  *slog.Logger // nil discards the log
+	Version string
+	Now     func() time.Time // nil means time.Now; tests set it to move time forward
+}
+
+// Route describes one registered route.
+type Route struct {
+	Method  string
+	Pattern string // a net/http path pattern, such as "/api/status" or "/{$}"
+	// Public routes need no session once setup is done.
+	Public bool
+	// PreSetup routes are served before the admin password has been set; all others then
+	// redirect to /setup (pages) or answer 409 (API).
+	PreSetup bool
+}
+
+// Server serves the pages and the API. Create it with [New].
+type Server struct {
+	db      *storage.DB
+	sys     control.System
+	log     *slog.Logger
+	version string
+	now     func() time.Time
+
+	admin    *storage.Table[passwordHash]  // web/admin: the admin password
+	settings *storage.Table[string]        // web: box_name
+	sessions *storage.Table[sessionRecord] // web/sessions, keyed by the hex SHA-256 of the id
+
+	limiter  *limiter
+	hashing  chan struct{} // bounds concurrent password hashing
+	cop      *http.CrossOriginProtection
+	setup    atomic.Bool // setup observed as done; it is never undone
+	instance string      // random per Server, tells the reboot page that the box came back
+
+	pages  map[string]*template.Template
+	static *staticFiles
+
+	mux     *http.ServeMux
+	routes  []Route
+	handler http.Handler
+}
+
+// New returns a server for cfg, after bringing the "web" subsystem's storage up to date.
+func New(cfg Config) (*Server, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("web: Config.DB is nil")
+	}
+	if cfg.System == nil {
+		return nil, errors.New("web: Config.System is nil")
+	}
+	s := &Server{
+		db:       cfg.DB,
+		sys:      cfg.System,
+		log:      cfg.Logger,
+		version:  cfg.Version,
+		now:      cfg.Now,
+		admin:    storage.NewTable[passwordHash](cfg.DB, bucketWeb, bucketAdmin),
+		settings: storage.NewTable[string](cfg.DB, bucketWeb),
+		sessions: storage.NewTable[sessionRecord](cfg.DB, bucketWeb, bucketSessions),
+		limiter:  newLimiter(),
+		hashing:  make(chan struct{}, maxConcurrentHashes),
+		cop:      http.NewCrossOriginProtection(),
+		mux:      http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.db.Migrate(subsystem, migrations()); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if _, err := s.setupDone(); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	s.instance = hex.EncodeToString(id[:])
+
+	var err error
+	if s.pages, err = parsePages(); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if s.static, err = newStaticFiles(); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s.register()
+	s.handler = s.logRequests(securityHeaders(s.mux))
+	return s, nil
+}
+
+// Handler returns the handler serving every route in [Server.Routes].
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Routes lists every registered route, in registration order.
+func (s *Server) Routes() []Route {
+	return append([]Route(nil), s.routes...)
+}
+
+// register declares every route of the server. Keep this the only place that adds routes.
+func (s *Server) register() {
+	const get, post = http.MethodGet, http.MethodPost
+	type access struct{ public, preSetup bool }
+	var (
+		open       = access{public: true, preSetup: true} // assets and health check
+		beforeAuth = access{public: true}                 // login: no session yet
+		setupOnly  = access{preSetup: true}               // setup: no session before it, refused after
+		session    = access{}                             // everything else
+	)
+	for _, r := range []struct {
+		method, pattern string
+		access
+		h http.HandlerFunc
+	}{
+		{get, "/static/", open, s.serveStatic},
+		{get, "/healthz", open, s.healthz},
+
+		{get, "/setup", setupOnly, s.setupPage},
+		{post, "/setup", setupOnly, s.setupForm},
+		{post, "/api/setup", setupOnly, s.apiSetup},
+
+		{get, "/login", beforeAuth, s.loginPage},
+		{post, "/login", beforeAuth, s.loginForm},
+		{post, "/api/login", beforeAuth, s.apiLogin},
+
+		{get, "/{$}", session, s.statusPage},
+		{post, "/logout", session, s.logoutForm},
+		{post, "/reboot", session, s.rebootForm},
+		{post, "/poweroff", session, s.powerOffForm},
+
+		{post, "/api/logout", session, s.apiLogout},
+		{get, "/api/session", session, s.apiSession},
+		{get, "/api/status", session, s.apiStatus},
+		{get, "/api/log", session, s.apiLog},
+		{post, "/api/reboot", session, s.apiReboot},
+		{post, "/api/poweroff", session, s.apiPowerOff},
+	} {
+		s.handle(Route{Method: r.method, Pattern: r.pattern, Public: r.public, PreSetup: r.preSetup}, r.h)
+	}
+}
+
+// handle records rt and serves it through the guard its flags call for.
+func (s *Server) handle(rt Route, h http.HandlerFunc) {
+	s.routes = append(s.routes, rt)
+	s.mux.Handle(rt.Method+" "+rt.Pattern, s.guard(rt, h))
+}
+
+// guard enforces, in order: same-origin for state-changing requests, the setup state, a
+// valid session, and the session's CSRF token.
+func (s *Server) guard(rt Route, next http.HandlerFunc) http.Handler {
+	api := isAPI(rt.Pattern)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		unsafe := !safeMethod(r.Method)
+		if unsafe {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			if err := s.cop.Check(r); err != nil {
+				s.log.Warn("refused cross-origin request", "method", r.Method, "path", r.URL.Path,
+					"origin", r.Header.Get("Origin"), "client", clientAddr(r))
+				s.refuse(w, r, api, http.StatusForbidden, "cross-origin request refused")
+				return
+			}
+		}
+
+		done, err := s.setupDone()
+		if err != nil {
+			s.internalError(w, r, api, "read setup state", err)
+			return
+		}
+		if !done {
+			if rt.PreSetup {
+				next(w, r)
+				return
+			}
+			if api {
+				writeError(w, http.StatusConflict, "setup required")
+				return
+			}
+			http.Redirect(w, r, "/setup", http.StatusSeeOther)
+			return
+		}
+		if rt.Public {
+			next(w, r)
+			return
+		}
+
+		sess, err := s.currentSession(r)
+		if err != nil {
+			s.internalError(w, r, api, "read session", err)
+			return
+		}
+		if sess == nil {
+			if api {
+				writeError(w, http.StatusUnauthorized, "login required")
+				return
+			}
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		if unsafe && !sess.validCSRF(csrfToken(r, api)) {
+			s.log.Warn("refused request without a valid CSRF token", "method", r.Method, "path", r.URL.Path,
+				"client", clientAddr(r))
+			s.refuse(w, r, api, http.StatusForbidden, "missing or invalid CSRF token; reload the page and try again")
+			return
+		}
+		next(w, r.WithContext(withSession(r.Context(), sess)))
+	})
+}
+
+// csrfToken returns the token a request carries: the X-CSRF-Token header, or for pages the
+// form field csrf.
+func csrfToken(r *http.Request, api bool) string {
+	if t := r.Header.Get("X-CSRF-Token"); t != "" || api {
+		return t
+	}
+	return r.PostFormValue("csrf")
+}
+
+func isAPI(path string) bool { return strings.HasPrefix(path, "/api/") }
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// refuse answers a request the guard turned away.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, api bool, status int, msg string) {
+	if api {
+		writeError(w, status, msg)
+		return
+	}
+	s.errorPage(w, r, status, http.StatusText(status), msg)
+}
+
+// internalError logs err and answers 500 without details.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, api bool, what string, err error) {
+	s.log.Error(what, "method", r.Method, "path", r.URL.Path, "err", err)
+	msg := "internal error: " + what + " failed; see the box's log"
+	if api {
+		writeError(w, http.StatusInternalServerError, msg)
+		return
+	}
+	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", msg)
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; form-action 'self'; "+
+			"frame-ancestors 'none'; object-src 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store") // the static file handler relaxes this for assets
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests logs each request at debug level: method, path (never the query), status.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		s.log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"client", clientAddr(r), "duration", time.Since(start).Round(time.Microsecond))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// healthz answers "ok" while the server runs; X-Anya-Instance changes when anyad restarts.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Anya-Instance", s.instance)
+	w.Write([]byte("ok"))
+}
