@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/anya-edge/anya/image"
 	"github.com/anya-edge/anya/image/qemu"
+	"github.com/diskfs/go-diskfs/filesystem"
 )
 
 // requireTool skips when a host tool is missing, unless ANYA_REQUIRE_ALL is set (make test),
@@ -348,5 +350,61 @@ func TestDamagedDataPartitionIsReported(t *testing.T) {
 	defer f.Close()
 	if _, err := f.ReadAt(got, off); err != nil || !bytes.Equal(got, junk) {
 		t.Fatalf("the damaged partition was modified (%v)", err)
+	}
+}
+
+// TestBootFallsBackToOtherSlot gives slot A one boot try and a broken initramfs, as a bad
+// update would: the kernel panics, reboots (panic=10), systemd-boot counts the try down and
+// boots slot B, whose anyad serves the page.
+func TestBootFallsBackToOtherSlot(t *testing.T) {
+	longTest(t)
+	requireTool(t, "qemu-system-x86_64")
+	dir := t.TempDir()
+	res := buildImage(t, filepath.Join(dir, "anya.img"))
+	err := image.EditESP(res.Path, func(fsys filesystem.FileSystem) error {
+		if err := fsys.Rename("/loader/entries/anya-a.conf", "/loader/entries/anya-a+1.conf"); err != nil {
+			return fmt.Errorf("rename entry: %w", err)
+		}
+		f, err := fsys.OpenFile("/anya/a/initrd.img", os.O_RDWR|os.O_TRUNC)
+		if err != nil {
+			return fmt.Errorf("open initrd: %w", err)
+		}
+		defer f.Close()
+		_, err = f.Write([]byte("not an initramfs"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	var console bytes.Buffer
+	var mu sync.Mutex
+	vm, err := qemu.Start(qemu.Config{Image: res.Path, HostPort: port, Console: lockedWriter{&mu, &console}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	_, _, _, err = vm.WaitFor(ctx, qemu.ReadyLine, 0)
+	if err != nil {
+		vm.Stop()
+		t.Fatalf("%v\n%s", err, console.String())
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), hc: &http.Client{Jar: jar, Timeout: 20 * time.Second}}
+	c.waitHTTP(time.Minute)
+	c.do("POST", "/api/setup", map[string]string{"password": "a long enough password"})
+	_, st := c.do("GET", "/api/status", nil)
+	vm.Stop()
+	if st["slot"] != "b" {
+		mu.Lock()
+		t.Fatalf("booted slot %v after slot A failed, want b\n%s", st["slot"], console.String())
+	}
+	names, err := image.ListESPDir(res.Path, "/loader/entries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(names, "anya-a+0-1.conf") {
+		t.Fatalf("boot entries after the failed try: %v, want anya-a+0-1.conf", names)
 	}
 }
