@@ -2,6 +2,7 @@
 //
 //	anyactl image build -anyad out/anyad -o out/anya.img   build the disk image, print its SHA-256
 //	anyactl image run -img out/anya.img -port 8080          boot it in QEMU, print the page's URL
+//	anyactl audit verify -db /data/anya.db                  check the signer's audit chain
 package main
 
 import (
@@ -14,30 +15,35 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/anya-edge/anya/hsm/audit"
 	"github.com/anya-edge/anya/image"
 	"github.com/anya-edge/anya/image/qemu"
+	"github.com/anya-edge/anya/storage"
 )
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   anyactl image build [flags]   build the disk image and print its SHA-256
   anyactl image run [flags]     boot the image in QEMU and print the setup page URL
+  anyactl audit verify -db FILE check the signer's audit chain in a database (or a backup of it)
 `)
 	os.Exit(2)
 }
 
 func main() {
-	if len(os.Args) < 3 || os.Args[1] != "image" {
+	if len(os.Args) < 3 {
 		usage()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	switch os.Args[2] {
-	case "build":
+	switch os.Args[1] + " " + os.Args[2] {
+	case "image build":
 		err = build(ctx, os.Args[3:])
-	case "run":
+	case "image run":
 		err = run(ctx, os.Args[3:])
+	case "audit verify":
+		err = auditVerify(os.Args[3:])
 	default:
 		usage()
 	}
@@ -57,6 +63,27 @@ func defaultCacheDir() string {
 		return ".cache"
 	}
 	return filepath.Join(d, "anya")
+}
+
+func auditVerify(args []string) error {
+	fs := flag.NewFlagSet("audit verify", flag.ExitOnError)
+	path := fs.String("db", "/data/anya.db", "database file or backup")
+	fs.Parse(args)
+	db, err := storage.Open(*path, storage.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	l, err := audit.Open(db)
+	if err != nil {
+		return err
+	}
+	n, err := l.Verify()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("audit chain intact: %d records\n", n)
+	return nil
 }
 
 func build(ctx context.Context, args []string) error {
