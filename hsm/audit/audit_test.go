@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-func newLog(t *testing.T, n int) (*Log, *storage.DB) {
+func filledLog(t *testing.T, n int) (*Log, *storage.DB) {
 	t.Helper()
 	db, err := storage.Open(filepath.Join(t.TempDir(), "a.db"), storage.Options{})
 	if err != nil {
@@ -31,7 +31,7 @@ func newLog(t *testing.T, n int) (*Log, *storage.DB) {
 }
 
 func TestVerifyIntact(t *testing.T) {
-	l, _ := newLog(t, 10)
+	l, _ := filledLog(t, 10)
 	if n, err := l.Verify(); err != nil || n != 10 {
 		t.Fatalf("Verify = %d, %v", n, err)
 	}
@@ -39,7 +39,7 @@ func TestVerifyIntact(t *testing.T) {
 	if err != nil || len(recs) != 3 || recs[0].Seq != 8 {
 		t.Fatalf("List: %v %+v", err, recs)
 	}
-	empty, _ := newLog(t, 0)
+	empty, _ := filledLog(t, 0)
 	if n, err := empty.Verify(); err != nil || n != 0 {
 		t.Fatalf("empty log: %d %v", n, err)
 	}
@@ -74,7 +74,7 @@ func TestTamperingDetected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, db := newLog(t, 10)
+			l, db := filledLog(t, 10)
 			if err := db.Update(func(tx *bbolt.Tx) error { return tt.tamper(l, tx) }); err != nil {
 				t.Fatal(err)
 			}
