@@ -84,12 +84,16 @@ type LogEntry struct {
 	Text string    `json:"text"`
 }
 
+// ShutdownGrace is how long Reboot and PowerOff wait before acting, so the page that confirms
+// the request (and its stylesheet and script) still reaches the browser.
+const ShutdownGrace = time.Second
+
 // System is what the services may ask of PID 1.
 type System interface {
 	Status(ctx context.Context) (Status, error)
 	// Log returns up to max entries with a sequence number greater than after, oldest first.
 	Log(ctx context.Context, after uint64, max int) ([]LogEntry, error)
-	// Reboot and PowerOff start an orderly shutdown and return once it has been requested.
+	// Reboot and PowerOff start an orderly shutdown ShutdownGrace from now and return at once.
 	Reboot(ctx context.Context) error
 	PowerOff(ctx context.Context) error
 }

@@ -60,7 +60,7 @@ func (h *Host) Reboot(ctx context.Context) error {
 	if h.Restart == nil {
 		return errors.New("reboot: not supported here")
 	}
-	go h.Restart()
+	time.AfterFunc(ShutdownGrace, h.Restart)
 	return nil
 }
 
@@ -69,7 +69,7 @@ func (h *Host) PowerOff(ctx context.Context) error {
 	if h.Stop == nil {
 		return errors.New("power off: not supported here")
 	}
-	go h.Stop()
+	time.AfterFunc(ShutdownGrace, h.Stop)
 	return nil
 }
 

@@ -382,14 +382,14 @@ func (p *init1) Log(ctx context.Context, after uint64, max int) ([]control.LogEn
 // Reboot implements control.System.
 func (p *init1) Reboot(ctx context.Context) error {
 	p.log.Info("reboot requested through the control socket")
-	p.request(actReboot)
+	time.AfterFunc(control.ShutdownGrace, func() { p.request(actReboot) })
 	return nil
 }
 
 // PowerOff implements control.System.
 func (p *init1) PowerOff(ctx context.Context) error {
 	p.log.Info("power off requested through the control socket")
-	p.request(actPowerOff)
+	time.AfterFunc(control.ShutdownGrace, func() { p.request(actPowerOff) })
 	return nil
 }
 

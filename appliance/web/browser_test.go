@@ -2,7 +2,7 @@ package web
 
 import (
 	"context"
-	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,15 +16,14 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-
-	"github.com/anya-edge/anya/appliance/control"
 )
 
 const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowser drives the real pages in headless Chromium at a phone's size: setup, the
 // status page, logout, login, and a reboot that ends with the page coming back by itself.
-// It saves screenshots to $ANYA_ARTIFACTS (default: a temporary directory).
+// It saves screenshots named web-*.png to $ANYA_ARTIFACTS (default: a temporary directory).
+// appliance/cmd/anyad's TestBrowser does the same end to end against the real anyad binary.
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: skipped with -short")
@@ -43,29 +42,20 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The host is the real control.Host of development mode with its defaults (no
+	// supervised services), and the log on the page is what the server itself logs.
 	h := newHarness(t)
-	h.host.Services = func() []control.ServiceStatus {
-		since := time.Now().Add(-3 * time.Hour)
-		return []control.ServiceStatus{
-			{Name: "web", State: control.ServiceRunning, PID: 812, Since: since},
-			{Name: "bitcoind", State: control.ServiceRunning, PID: 813, Restarts: 1, LastExit: "exit status 1", Since: since},
-			{Name: "lnd", State: control.ServiceBackoff, Restarts: 3, LastExit: "signal: killed", Since: time.Now().Add(-20 * time.Second)},
-		}
-	}
-	for _, line := range []string{
-		"anyad: data partition mounted read-write",
-		"anyad: starting services web, bitcoind, lnd",
-		"bitcoind: UpdateTip: new best=00000000000000000001c0ffee height=871234",
-		"lnd: waiting for the chain backend to finish syncing",
-	} {
-		fmt.Fprintln(h.ring, line)
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(h.logs, h.ring), nil))
+	srv, err := New(Config{DB: h.db, System: h.host, Logger: logger, Version: testVersion, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	// The test server stands in for the box. A reboot makes it unreachable for a moment,
 	// then a new Server on the same database answers, as after anyad restarts.
 	var current atomic.Pointer[Server]
 	var down atomic.Bool
-	current.Store(h.srv)
+	current.Store(srv)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
 			http.Error(w, "rebooting", http.StatusServiceUnavailable)
@@ -86,8 +76,7 @@ func TestBrowser(t *testing.T) {
 		time.Sleep(time.Second) // services stop first; the page and its assets load meanwhile
 		down.Store(true)
 		time.Sleep(3 * time.Second)
-		srv, err := New(Config{DB: h.db, System: h.host, Logger: slog.New(slog.NewTextHandler(h.logs, nil)),
-			Version: testVersion, Now: h.clock.Now})
+		srv, err := New(Config{DB: h.db, System: h.host, Logger: logger, Version: testVersion, Now: h.clock.Now})
 		if err != nil {
 			t.Errorf("restart: %v", err)
 			return
@@ -207,24 +196,29 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("confirm"), testPassword),
 		chromedp.SendKeys(chromedp.ID("name"), "test-box"),
 	)
-	screenshot("setup.png")
+	screenshot("web-setup.png")
 	step("submit setup", chromedp.Click(chromedp.CSS(`form[action="/setup"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(".facts")))
 	wantPath("/")
 
-	text := run("status text", chromedp.Text(chromedp.CSS("main")))
-	for _, want := range []string{testVersion, "dev", "bitcoind", "UpdateTip", "database file"} {
-		if !strings.Contains(strings.ToLower(text), strings.ToLower(want)) {
-			t.Errorf("status page lacks %q:\n%s", want, text)
+	statusHas := func(wants ...string) {
+		t.Helper()
+		text := run("status text", chromedp.Text(chromedp.CSS("main")))
+		for _, want := range wants {
+			if !strings.Contains(strings.ToLower(text), strings.ToLower(want)) {
+				t.Errorf("status page lacks %q:\n%s", want, text)
+			}
 		}
 	}
+	statusHas(testVersion, "dev", "Host directory", "database file", "No services are running",
+		"Memory", "used of", "anyad", `msg="setup complete: admin password set" box_name=test-box`)
 	if b := run("reboot button", chromedp.Text(chromedp.CSS(`form[action="/reboot"] button`))); b != "Reboot" {
 		t.Errorf("reboot button says %q", b)
 	}
 	if name := run("box name", chromedp.Text(chromedp.CSS(".chip"))); name != "test-box" {
 		t.Errorf("box name shows %q", name)
 	}
-	screenshot("setup-status.png")
+	screenshot("web-setup-status.png")
 
 	// Log out, then log in through the form, first with a wrong password.
 	step("log out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
@@ -238,13 +232,14 @@ func TestBrowser(t *testing.T) {
 	if msg := run("login error", chromedp.Text(chromedp.CSS(".alert-error"))); msg != "Wrong password." {
 		t.Errorf("login error says %q", msg)
 	}
-	screenshot("login-error.png")
+	screenshot("web-login-error.png")
 	step("log in",
 		chromedp.SendKeys(chromedp.ID("password"), testPassword),
 		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(".facts")),
 	)
 	wantPath("/")
+	statusHas(`msg="login failed: wrong password"`, `msg="logged in"`)
 
 	// Reboot: the page waits for the box and returns to the status page by itself.
 	step("reboot", chromedp.Click(chromedp.CSS(`form[action="/reboot"] button`)),
@@ -252,7 +247,7 @@ func TestBrowser(t *testing.T) {
 	if text := run("wait text", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(text, "Rebooting") {
 		t.Errorf("reboot page says %q", text)
 	}
-	screenshot("rebooting.png")
+	screenshot("web-rebooting.png")
 	select {
 	case <-rebooted:
 	case <-time.After(20 * time.Second):
@@ -260,5 +255,5 @@ func TestBrowser(t *testing.T) {
 	}
 	step("back after reboot", chromedp.WaitVisible(chromedp.CSS(".facts")))
 	wantPath("/")
-
+	statusHas(`msg="reboot requested"`)
 }

@@ -21,6 +21,7 @@ type statusView struct {
 	Uptime    string
 	Hostname  string
 	Data      dataView
+	Memory    memoryView
 	DB        dbView
 	Services  []serviceView
 	Links     []linkView
@@ -35,10 +36,36 @@ type dataView struct {
 	StateClass   string // ok, warn or bad
 	Detail       string
 	Alert        string // title of the red warning; "" when there is none
-	HasSize      bool
-	Used, Total  string
-	Fraction     float64 // used / total
-	Percent      int
+	usageView
+}
+
+// usageView is a used/total pair shown as text and a bar.
+type usageView struct {
+	HasSize     bool // false when the total is unknown
+	Used, Total string
+	Fraction    float64 // used / total
+	Percent     int
+}
+
+func newUsageView(used, total uint64) usageView {
+	if total == 0 {
+		return usageView{}
+	}
+	used = min(used, total)
+	f := float64(used) / float64(total)
+	return usageView{HasSize: true, Used: humanBytes(used), Total: humanBytes(total), Fraction: f, Percent: int(f*100 + 0.5)}
+}
+
+// memoryView is the memory of the box and the resident size of anyad's processes.
+type memoryView struct {
+	usageView
+	Processes []processView
+}
+
+type processView struct {
+	Name string
+	PID  int
+	RSS  string // "unknown" when it could not be read
 }
 
 type dbView struct {
@@ -83,6 +110,7 @@ func newStatusView(now time.Time, st control.Status, stErr error, stats storage.
 		v.Uptime = humanDuration(st.Uptime)
 		v.Hostname = st.Hostname
 		v.Data = newDataView(st.Data)
+		v.Memory = newMemoryView(st.Memory)
 		for _, svc := range st.Services {
 			sv := serviceView{Name: svc.Name, State: svc.State, StateClass: serviceClass(svc.State),
 				Restarts: svc.Restarts, LastExit: svc.LastExit}
@@ -149,12 +177,18 @@ func newDataView(d control.DataStatus) dataView {
 	default:
 		v.State, v.StateClass = d.State, "warn"
 	}
-	if d.TotalBytes > 0 {
-		used := d.TotalBytes - min(d.FreeBytes, d.TotalBytes)
-		v.HasSize = true
-		v.Used, v.Total = humanBytes(used), humanBytes(d.TotalBytes)
-		v.Fraction = float64(used) / float64(d.TotalBytes)
-		v.Percent = int(v.Fraction*100 + 0.5)
+	v.usageView = newUsageView(d.TotalBytes-min(d.FreeBytes, d.TotalBytes), d.TotalBytes)
+	return v
+}
+
+func newMemoryView(m control.MemoryStatus) memoryView {
+	v := memoryView{usageView: newUsageView(m.TotalBytes-min(m.AvailableBytes, m.TotalBytes), m.TotalBytes)}
+	for _, p := range m.Processes {
+		pv := processView{Name: p.Name, PID: p.PID, RSS: "unknown"}
+		if p.RSSBytes > 0 {
+			pv.RSS = humanBytes(p.RSSBytes)
+		}
+		v.Processes = append(v.Processes, pv)
 	}
 	return v
 }

@@ -92,11 +92,17 @@ func TestStatusView(t *testing.T) {
 		Data: control.DataStatus{Path: "/data", Device: "/dev/sda4", State: control.DataOK,
 			TotalBytes: 100 << 30, FreeBytes: 75 << 30},
 		Services: []control.ServiceStatus{
-			{Name: "lnd", State: control.ServiceRunning, Restarts: 2, LastExit: "exit status 1", Since: now.Add(-90 * time.Minute)},
-			{Name: "bitcoind", State: control.ServiceBackoff, Restarts: 7},
+			{Name: "services", State: control.ServiceRunning, PID: 312, Restarts: 2, LastExit: "exit status 1", Since: now.Add(-90 * time.Minute)},
 		},
 		Network: []control.LinkStatus{{Name: "eth0", Up: true, Method: "dhcp", Addrs: []string{"192.168.1.20/24", "fe80::1/64"}}},
+		Memory: control.MemoryStatus{TotalBytes: 4 << 30, AvailableBytes: 3 << 30, Processes: []control.ProcessMemory{
+			{Name: "anyad (pid 1)", PID: 1, RSSBytes: 9 << 20},
+			{Name: "anyad services", PID: 312, RSSBytes: 31 << 20},
+		}},
 	}
+	backoff := appliance
+	backoff.Services = []control.ServiceStatus{{Name: "services", State: control.ServiceBackoff, Restarts: 7, LastExit: "signal: killed"}}
+	backoff.Memory = control.MemoryStatus{Processes: []control.ProcessMemory{{Name: "anyad (pid 1)", PID: 1}}}
 	damaged := appliance
 	damaged.Data = control.DataStatus{Path: "/data", Device: "/dev/sda4", State: control.DataDamaged,
 		Detail: "ext4 superblock checksum mismatch"}
@@ -105,8 +111,8 @@ func TestStatusView(t *testing.T) {
 	stats := storage.Stats{Path: "/data/anya.db", FileBytes: 96 << 10,
 		Buckets: []storage.BucketStats{{Name: "web", Keys: 3}, {Name: "wallet", Keys: 40}}}
 	log := []control.LogEntry{
-		{Seq: 41, Time: now.Add(-time.Minute), Text: "anyad: <started> & ready"},
-		{Seq: 42, Time: now, Text: "lnd: synced"},
+		{Seq: 41, Time: now.Add(-time.Minute), Text: `level=WARN msg="refused cross-origin request" origin="http://x.example/<b>&"`},
+		{Seq: 42, Time: now, Text: `level=INFO msg="logged in" client=192.168.1.7`},
 	}
 
 	tests := []struct {
@@ -119,19 +125,24 @@ func TestStatusView(t *testing.T) {
 	}{
 		{"appliance", appliance, nil, nil,
 			[]string{"v1.2.3", ">B<", "2 days 2 hours", "25.0 GiB</strong> used of 100.0 GiB", `value="0.25"`, "25%",
-				"/dev/sda4", "96.0 KiB", "43 keys in 2 buckets", "lnd", "badge-ok", "for 1 hour 30 minutes",
-				"exit status 1", "bitcoind", "badge-warn", "eth0", "192.168.1.20/24, fe80::1/64", "dhcp",
-				`data-last="42"`, "anyad: &lt;started&gt; &amp; ready", "12:00:00", "Reboot", "Power off"},
-			[]string{"alert-danger", "<started>"}},
+				"/dev/sda4", "96.0 KiB", "43 keys in 2 buckets", ">services<", "badge-ok", "for 1 hour 30 minutes",
+				"exit status 1", "eth0", "192.168.1.20/24, fe80::1/64", "dhcp",
+				">Memory<", "1.0 GiB</strong> used of 4.0 GiB", `value="0.25"`, `aria-label="Memory usage"`,
+				"anyad (pid 1)", "pid 1<", "9.0 MiB", "anyad services", "pid 312<", "31.0 MiB",
+				`data-last="42"`, "x.example/&lt;b&gt;&amp;", "12:00:00", "Reboot", "Power off"},
+			[]string{"alert-danger", "<b>", "badge-warn"}},
+		{"backoff", backoff, nil, nil,
+			[]string{"badge-warn", ">backoff<", "signal: killed", ">Memory<", "anyad (pid 1)", "unknown"},
+			[]string{">running<", "Memory usage", "used of 4.0 GiB"}},
 		{"damaged", damaged, nil, nil,
 			[]string{`class="alert alert-danger"`, "The data partition is damaged", "ext4 superblock checksum mismatch", "badge-bad"},
-			[]string{"used of"}},
+			[]string{"Data usage"}},
 		{"missing", missing, nil, nil,
 			[]string{`class="alert alert-danger"`, "The data partition is missing", "no partition labelled anya-data"},
 			nil},
 		{"status unavailable", control.Status{}, errors.New("control GET /status: connection refused"), errors.New("stats failed"),
 			[]string{"status could not be read", "connection refused", "stats failed", "Reboot"},
-			[]string{"alert-danger"}},
+			[]string{"alert-danger", ">Memory<"}},
 	}
 	h := newHarness(t)
 	for _, tt := range tests {
