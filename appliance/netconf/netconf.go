@@ -71,12 +71,14 @@ func LoadStatic(path string) (*Static, error) {
 // Manager configures the network. Set the fields, then call Run.
 type Manager struct {
 	Log         *slog.Logger
+	Interface   string        // the link to configure; empty: the first physical Ethernet link
 	Static      *Static       // fallback; nil when none is configured
 	DHCPTimeout time.Duration // before falling back to Static; default 20s
 	ResolvConf  string        // written from DHCP or Static DNS; default /etc/resolv.conf
 
 	mu      sync.Mutex
 	methods map[string]string
+	addrs   map[string]netip.Prefix // the address this manager set on each link
 }
 
 // Methods returns how each configured link got its address ("dhcp" or "static").
@@ -168,7 +170,8 @@ func (m *Manager) waitEthernet(ctx context.Context, timeout time.Duration) (netl
 		}
 		for _, l := range links {
 			a := l.Attrs()
-			if a.Name != "lo" && len(a.HardwareAddr) == 6 && l.Type() == "device" {
+			if m.Interface != "" && a.Name == m.Interface ||
+				m.Interface == "" && a.Name != "lo" && len(a.HardwareAddr) == 6 && l.Type() == "device" {
 				return l, nil
 			}
 		}
@@ -238,10 +241,28 @@ func (m *Manager) applyStatic(link netlink.Link, st *Static) error {
 }
 
 func (m *Manager) configure(link netlink.Link, st *Static) error {
+	// Drop the address set before (a static fallback replaced by a lease, or an old lease)
+	// first: deleting a primary address also deletes the secondaries of its subnet.
+	name := link.Attrs().Name
+	m.mu.Lock()
+	old, had := m.addrs[name]
+	if m.addrs == nil {
+		m.addrs = map[string]netip.Prefix{}
+	}
+	m.mu.Unlock()
+	if had && old != st.Address {
+		stale := &netlink.Addr{IPNet: &net.IPNet{IP: old.Addr().AsSlice(), Mask: net.CIDRMask(old.Bits(), 32)}}
+		if err := netlink.AddrDel(link, stale); err != nil {
+			m.Log.Warn("remove old address", "link", name, "address", old, "err", err)
+		}
+	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: st.Address.Addr().AsSlice(), Mask: net.CIDRMask(st.Address.Bits(), 32)}}
 	if err := netlink.AddrReplace(link, addr); err != nil {
 		return fmt.Errorf("set address %s: %w", st.Address, err)
 	}
+	m.mu.Lock()
+	m.addrs[name] = st.Address
+	m.mu.Unlock()
 	if st.Gateway.IsValid() {
 		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: st.Gateway.AsSlice()}
 		if err := netlink.RouteReplace(route); err != nil {
