@@ -119,6 +119,10 @@ func (p *init1) run(console io.Writer) {
 	p.reaper = reaper.New(p.log)
 	go p.reaper.Run(ctx)
 
+	// Ctrl-Alt-Del then sends SIGINT to PID 1 (an orderly reboot) instead of an instant reset.
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
+		p.log.Warn("ctrl-alt-del to SIGINT", "err", err)
+	}
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
 	go func() {
