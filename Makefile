@@ -11,7 +11,7 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 # Debian packages the host needs: QEMU and firmware to boot the image, Chromium for the page tests.
 DEB_RUN := qemu-system-x86 ovmf
-DEB_TEST := $(DEB_RUN) chromium e2fsprogs iproute2
+DEB_TEST := $(DEB_RUN) chromium e2fsprogs iproute2 swtpm swtpm-tools pcscd vsmartcard-vpcd
 
 .PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench clean
 
