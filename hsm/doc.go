@@ -1,4 +1,22 @@
-// Package hsm is the box's key custody: the wallet seed, sealed by the attached TPM 2.0 or
-// YubiKey (PIV) or a passphrase so it never sits on disk in the clear, and the signer that uses
-// it (issue #3). It keeps its state through package storage and knows nothing of HTTP or PID 1.
+// Package hsm is the box's key custody: it keeps the wallet seed sealed at rest, opens it into
+// memory only while the wallet is unlocked, and signs through the owner's policy, recording
+// every unseal, change of protection and signature in a hash-chained audit trail.
+//
+// The pieces live in subpackages: keys (BIP39/BIP32, accounts, descriptors), seal (the Sealer
+// interface and the passphrase provider), tpm and piv (hardware providers), sign (PSBT signing
+// and policy) and audit. [Custody] ties them together for the appliance; it keeps its records in
+// the "hsm" subsystem of the box's database and knows nothing of HTTP or PID 1.
+//
+// What is sealed is the 64-byte BIP32 seed (mnemonic plus optional BIP39 passphrase); the
+// mnemonic itself is shown once at creation and never stored. The public account keys and
+// descriptors are stored in the clear so a watch-only wallet can follow the box while it is
+// locked.
+//
+// Protection. The primary sealer is the passphrase provider, the TPM or a YubiKey (PIV). With
+// a TPM or a YubiKey a second copy is sealed with a recovery passphrase (argon2id), so that a
+// box whose boot state changed ("this system booted differently than when the seed was
+// sealed"), or whose YubiKey is lost, can still be opened without the mnemonic; the recovery
+// copy is exactly as strong as passphrase protection, so the recovery passphrase must be long.
+// The mnemonic remains the last resort. Nothing sealed is ever deleted by a failed attempt:
+// changing the protection writes the new blobs in the same transaction that retires the old.
 package hsm

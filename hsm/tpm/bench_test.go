@@ -3,6 +3,7 @@ package tpm
 import (
 	"bytes"
 	"context"
+	"github.com/anya-edge/anya/hsm/internal/swtpmtest"
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
@@ -18,7 +19,7 @@ var benchAuth = seal.Auth{PIN: "1234"}
 
 func benchSealer(b *testing.B) *Sealer {
 	b.Helper()
-	sim := startSwtpm(b)
+	sim := swtpmtest.Start(b)
 	s := newTestSealer(b, sim)
 	boot(sim, s, "A")
 	return s

@@ -8,15 +8,16 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"github.com/anya-edge/anya/hsm/internal/swtpmtest"
 	"testing"
 
 	"github.com/anya-edge/anya/hsm/seal"
 	"github.com/anya-edge/anya/hsm/seal/sealtest"
 )
 
-func newTestSealer(t testing.TB, sim *swtpmSim, opts ...Option) *Sealer {
+func newTestSealer(t testing.TB, sim *swtpmtest.Sim, opts ...Option) *Sealer {
 	t.Helper()
-	s, err := New(sim.dial(), opts...)
+	s, err := New(sim.Dial(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestConformance(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sealtest.Run(t, func(t *testing.T) seal.Sealer {
-				return newTestSealer(t, startSwtpm(t))
+				return newTestSealer(t, swtpmtest.Start(t))
 			}, tc.auth, tc.wrong, tc.opts...)
 		})
 	}
@@ -61,10 +62,10 @@ func slotMeasurements(slot string) map[int][][]byte {
 }
 
 // boot extends the PCRs as booting slot would.
-func boot(sim *swtpmSim, s *Sealer, slot string) {
+func boot(sim *swtpmtest.Sim, s *Sealer, slot string) {
 	for pcr, ms := range slotMeasurements(slot) {
 		for _, m := range ms {
-			sim.extend(s.tpm, pcr, m)
+			sim.Extend(s.tpm, pcr, m)
 		}
 	}
 }
@@ -98,19 +99,19 @@ func TestBootStateChange(t *testing.T) {
 		{"cmdline PCR 12", 12, seal.ErrBootState},
 		{"unselected PCR 14", 14, nil},
 	}
-	sim := startSwtpm(t)
+	sim := swtpmtest.Start(t)
 	ctx := context.Background()
 	secret := digest("seed")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sim.reboot()
+			sim.Reboot()
 			s := newTestSealer(t, sim)
 			boot(sim, s, "A")
 			blob, err := s.Seal(ctx, secret, seal.Auth{PIN: "1234"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			sim.extend(s.tpm, tc.pcr, digest("attacker"))
+			sim.Extend(s.tpm, tc.pcr, digest("attacker"))
 			got, err := s.Unseal(ctx, blob, seal.Auth{PIN: "1234"})
 			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
 				t.Fatalf("Unseal after extending PCR %d: err = %v, want %v", tc.pcr, err, tc.wantErr)
@@ -129,7 +130,7 @@ func TestBootStateChange(t *testing.T) {
 // state of slot B before rebooting, B unseals, falling back to A still unseals, and a boot
 // nobody approved (an attacker's kernel) can neither unseal nor approve itself.
 func TestUpdateFlow(t *testing.T) {
-	sim := startSwtpm(t)
+	sim := swtpmtest.Start(t)
 	ctx := context.Background()
 	auth := seal.Auth{PIN: "246810"}
 	secret := digest("the wallet seed")
@@ -160,7 +161,7 @@ func TestUpdateFlow(t *testing.T) {
 		{"evil", blobAB, seal.ErrBootState},
 	}
 	for _, st := range steps {
-		sim.reboot()
+		sim.Reboot()
 		s := newTestSealer(t, sim)
 		boot(sim, s, st.slot)
 		got, err := s.Unseal(ctx, st.blob, auth)
@@ -179,7 +180,7 @@ func TestUpdateFlow(t *testing.T) {
 	}
 
 	// Next update, from B to C: the approvals become {B, C}; A is dropped from the blob.
-	sim.reboot()
+	sim.Reboot()
 	s = newTestSealer(t, sim)
 	boot(sim, s, "B")
 	blobBC, err := s.Authorize(ctx, blobAB, predict(DefaultPCRs, "C"))
@@ -193,7 +194,7 @@ func TestUpdateFlow(t *testing.T) {
 		slot string
 		want error
 	}{{"C", nil}, {"A", seal.ErrBootState}} {
-		sim.reboot()
+		sim.Reboot()
 		s := newTestSealer(t, sim)
 		boot(sim, s, st.slot)
 		if _, err := s.Unseal(ctx, blobBC, auth); !errors.Is(err, st.want) || (err == nil) != (st.want == nil) {
@@ -218,7 +219,7 @@ func TestAuth(t *testing.T) {
 		{"PIN given, none sealed", seal.Auth{}, seal.Auth{PIN: "1234"}, seal.ErrWrongAuth},
 		{"PIN as passphrase", seal.Auth{PIN: "pw"}, seal.Auth{Passphrase: []byte("pw")}, seal.ErrWrongAuth},
 	}
-	sim := startSwtpm(t)
+	sim := swtpmtest.Start(t)
 	s := newTestSealer(t, sim)
 	ctx := context.Background()
 	secret := digest("seed")
@@ -242,7 +243,7 @@ func TestAuth(t *testing.T) {
 // TestLockout: wrong PINs trip the TPM's dictionary-attack protection; then even the right PIN
 // is refused with ErrLocked, while a blob without PIN (NoDA) still unseals.
 func TestLockout(t *testing.T) {
-	sim := startSwtpm(t)
+	sim := swtpmtest.Start(t)
 	s := newTestSealer(t, sim)
 	ctx := context.Background()
 	secret := digest("seed")
@@ -288,8 +289,8 @@ func TestOpenMissingDevice(t *testing.T) {
 // TestOtherTPM: a blob moved to another TPM (another box, or a cleared TPM) does not load.
 func TestOtherTPM(t *testing.T) {
 	ctx := context.Background()
-	a := newTestSealer(t, startSwtpm(t))
-	b := newTestSealer(t, startSwtpm(t))
+	a := newTestSealer(t, swtpmtest.Start(t))
+	b := newTestSealer(t, swtpmtest.Start(t))
 	blob, err := a.Seal(ctx, digest("seed"), seal.Auth{})
 	if err != nil {
 		t.Fatal(err)
@@ -303,14 +304,14 @@ func TestOtherTPM(t *testing.T) {
 // own and approves their boot state. The software checks report corruption; below them, the
 // TPM itself refuses, because the sealed object's policy names the original key.
 func TestForgedApproval(t *testing.T) {
-	sim := startSwtpm(t)
+	sim := swtpmtest.Start(t)
 	s := newTestSealer(t, sim)
 	ctx := context.Background()
 	blob, err := s.Seal(ctx, digest("seed"), seal.Auth{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim.extend(s.tpm, 4, digest("evil kernel"))
+	sim.Extend(s.tpm, 4, digest("evil kernel"))
 	evil, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -360,7 +361,7 @@ func TestForgedApproval(t *testing.T) {
 }
 
 func TestManyPCRs(t *testing.T) {
-	sim := startSwtpm(t)
+	sim := swtpmtest.Start(t)
 	all := make([]int, 24)
 	for i := range all {
 		all[i] = i
@@ -378,7 +379,7 @@ func TestManyPCRs(t *testing.T) {
 	if _, err := s.Unseal(ctx, blob, seal.Auth{}); err != nil {
 		t.Fatal(err)
 	}
-	sim.extend(s.tpm, 23, digest("x"))
+	sim.Extend(s.tpm, 23, digest("x"))
 	if _, err := s.Unseal(ctx, blob, seal.Auth{}); !errors.Is(err, seal.ErrBootState) {
 		t.Fatalf("err = %v, want ErrBootState", err)
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package tpm
+package swtpmtest
 
 import "os/exec"
 

@@ -1,4 +1,4 @@
-package tpm
+package swtpmtest
 
 import (
 	"os/exec"

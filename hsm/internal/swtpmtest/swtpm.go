@@ -1,4 +1,6 @@
-package tpm
+// Package swtpmtest runs swtpm, the software TPM 2.0, for tests: one process per test on free
+// loopback ports, stopped in Cleanup, rebootable on the same state like a power cycle.
+package swtpmtest
 
 import (
 	"bytes"
@@ -15,10 +17,10 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 )
 
-// swtpmSim is one swtpm process serving the TPM 2.0 command protocol on a loopback TCP port,
+// Sim is one swtpm process serving the TPM 2.0 command protocol on a loopback TCP port,
 // with its state in a per-test directory. Rebooting it (orderly shutdown, restart on the same
 // state) resets the PCRs but keeps the TPM's seeds, like a power cycle of the box.
-type swtpmSim struct {
+type Sim struct {
 	tb     testing.TB
 	dir    string
 	port   int
@@ -28,9 +30,9 @@ type swtpmSim struct {
 	conns  []transport.TPMCloser
 }
 
-// startSwtpm starts swtpm for the test and stops it in Cleanup. Without swtpm the test is
+// Start starts swtpm for the test and stops it in Cleanup. Without swtpm the test is
 // skipped, unless ANYA_REQUIRE_ALL=1 (then it fails).
-func startSwtpm(tb testing.TB) *swtpmSim {
+func Start(tb testing.TB) *Sim {
 	tb.Helper()
 	if _, err := exec.LookPath("swtpm"); err != nil {
 		if os.Getenv("ANYA_REQUIRE_ALL") == "1" {
@@ -38,13 +40,13 @@ func startSwtpm(tb testing.TB) *swtpmSim {
 		}
 		tb.Skip("swtpm not installed (apt-get install swtpm swtpm-tools)")
 	}
-	s := &swtpmSim{tb: tb, dir: tb.TempDir()}
+	s := &Sim{tb: tb, dir: tb.TempDir()}
 	s.start()
-	tb.Cleanup(s.stop)
+	tb.Cleanup(s.Stop)
 	return s
 }
 
-func (s *swtpmSim) start() {
+func (s *Sim) start() {
 	s.tb.Helper()
 	var lastErr error
 	for range 10 {
@@ -77,8 +79,8 @@ func (s *swtpmSim) start() {
 	s.tb.Fatalf("start swtpm: %v", lastErr)
 }
 
-// dial opens a new connection to the command port; it is closed by stop or reboot.
-func (s *swtpmSim) dial() transport.TPMCloser {
+// Dial opens a new connection to the command port; it is closed by stop or reboot.
+func (s *Sim) Dial() transport.TPMCloser {
 	s.tb.Helper()
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
 	if err != nil {
@@ -97,27 +99,27 @@ func (c deadlineConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// reboot shuts the TPM down orderly and restarts it on the same state: PCRs start from zero.
+// Reboot shuts the TPM down orderly and restarts it on the same state: PCRs start from zero.
 // Connections opened before are closed (swtpm serves one at a time).
-func (s *swtpmSim) reboot() {
+func (s *Sim) Reboot() {
 	s.tb.Helper()
 	s.closeConns()
-	t := s.dial()
+	t := s.Dial()
 	if _, err := (tpm2.Shutdown{ShutdownType: tpm2.TPMSUClear}).Execute(t); err != nil {
 		s.tb.Fatalf("TPM2_Shutdown: %v", err)
 	}
-	s.stop()
+	s.Stop()
 	s.start()
 }
 
-func (s *swtpmSim) closeConns() {
+func (s *Sim) closeConns() {
 	for _, c := range s.conns {
 		_ = c.Close()
 	}
 	s.conns = nil
 }
 
-func (s *swtpmSim) stop() {
+func (s *Sim) Stop() {
 	s.closeConns()
 	if s.cmd == nil {
 		return
@@ -132,8 +134,8 @@ func (s *swtpmSim) stop() {
 	s.cmd = nil
 }
 
-// extend extends a PCR with a measurement, as firmware or the kernel would.
-func (s *swtpmSim) extend(t transport.TPM, pcr int, measurement []byte) {
+// Extend extends a PCR with a measurement, as firmware or the kernel would.
+func (s *Sim) Extend(t transport.TPM, pcr int, measurement []byte) {
 	s.tb.Helper()
 	_, err := tpm2.PCRExtend{
 		PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(pcr), Auth: tpm2.PasswordAuth(nil)},
