@@ -184,7 +184,11 @@ func (p *init1) run(console io.Writer) {
 	go func() {
 		defer close(supDone)
 		p.sup.Run(svcCtx, supervisor.Service{Name: "services", Command: func() *exec.Cmd {
-			cmd := exec.Command(self, "serve", "-data", dataDir, "-listen", ListenAddr, "-control", control.DefaultSocket)
+			network := params["anya.network"]
+			if network == "" {
+				network = "mainnet"
+			}
+			cmd := exec.Command(self, "serve", "-data", dataDir, "-listen", ListenAddr, "-control", control.DefaultSocket, "-network", network)
 			cmd.Stdout, cmd.Stderr = pw, pw
 			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", EnvInitStart, p.start.Nanoseconds()), "ANYA_SLOT="+p.slot)
 			// A new session: a signal aimed at PID 1's group never hits the services.

@@ -12,6 +12,9 @@ import (
 
 	"github.com/anya-edge/anya/appliance/control"
 	"github.com/anya-edge/anya/appliance/web"
+	"github.com/anya-edge/anya/hsm"
+	"github.com/anya-edge/anya/hsm/keys"
+	"github.com/anya-edge/anya/hsm/sign"
 	"github.com/anya-edge/anya/storage"
 )
 
@@ -25,9 +28,41 @@ type Config struct {
 	System  control.System
 	Log     *slog.Logger
 	Version string
+	Network keys.Network // the wallet's network; zero means mainnet
+	TPM     string       // TPM device; "" means /dev/tpmrm0
 	// Ready is called once the page is being served, with the address it listens on.
 	Ready func(addr net.Addr)
 }
+
+// openCustody opens the key custody with the seal providers of this box and, when the wallet
+// is protected by the TPM alone, unlocks it.
+func openCustody(ctx context.Context, db *storage.DB, cfg Config) (*hsm.Custody, func(), error) {
+	network := cfg.Network
+	if !network.Valid() {
+		network = keys.Mainnet
+	}
+	sealers, closeSealers := detectSealers(cfg.Log, cfg.TPM)
+	custody, err := hsm.New(hsm.Config{DB: db, Network: network, Sealers: sealers, Log: cfg.Log, Policy: DefaultPolicy})
+	if err != nil {
+		closeSealers()
+		return nil, nil, fmt.Errorf("open key custody: %w", err)
+	}
+	switch err := custody.AutoUnlock(ctx); {
+	case err == nil:
+		if st, _ := custody.Status(); st.State == hsm.StateUnlocked {
+			cfg.Log.Info("wallet unlocked by the TPM", "fingerprint", st.Fingerprint)
+		}
+	case errors.Is(err, hsm.ErrLocked):
+		cfg.Log.Info("wallet locked: waiting for the owner to unlock it on the page")
+	default:
+		cfg.Log.Warn("wallet could not unlock itself", "err", err)
+	}
+	return custody, closeSealers, nil
+}
+
+// DefaultPolicy is the signing policy until the owner sets one: no fee above 10% of the
+// amount sent or above 1000 sat/vB.
+var DefaultPolicy = sign.Policy{MaxFeePercent: 10, MaxFeeRate: 1000}
 
 // Run serves until ctx is done, then shuts the web server down and closes the database.
 func Run(ctx context.Context, cfg Config) error {
@@ -36,7 +71,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer db.Close()
-	srv, err := web.New(web.Config{DB: db, System: cfg.System, Logger: cfg.Log, Version: cfg.Version})
+	custody, closeSealers, err := openCustody(ctx, db, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeSealers()
+	defer custody.Lock()
+	srv, err := web.New(web.Config{DB: db, System: cfg.System, Logger: cfg.Log, Version: cfg.Version, Wallet: custody})
 	if err != nil {
 		return fmt.Errorf("start web page: %w", err)
 	}

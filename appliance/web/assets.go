@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,13 +22,27 @@ var templateFiles embed.FS
 var staticRoot embed.FS
 
 // pageNames lists the pages; each is templates/<name>.html rendered inside layout.html.
-func pageNames() []string { return []string{"setup", "login", "status", "wait", "error"} }
+func pageNames() []string {
+	return []string{"setup", "login", "status", "wait", "error",
+		"wallet-setup", "wallet-words", "wallet-confirm", "wallet-restore", "wallet-protect",
+		"wallet-sign", "wallet-review", "wallet-signed"}
+}
+
+// templateFuncs are the functions the pages may call.
+var templateFuncs = template.FuncMap{
+	"btc":  formatBTC,
+	"sats": formatSats,
+	"inc":  func(i int) int { return i + 1 },
+	"fixed": func(decimals int, v float64) string {
+		return strconv.FormatFloat(v, 'f', decimals, 64)
+	},
+}
 
 // parsePages parses every page together with the shared layout.
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template)
 	for _, name := range pageNames() {
-		t, err := template.New(name).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}

@@ -10,10 +10,14 @@ import (
 // fieldErrors maps a form field to what is wrong with it.
 type fieldErrors map[string]string
 
-// String joins the messages, in the order of the setup form.
+// fieldOrder is the order of the fields in the forms, for fieldErrors.String.
+var fieldOrder = []string{"password", "confirm", "name", "words", "mnemonic", "bip39_passphrase",
+	"protection", "passphrase", "pin", "recovery", "recovery_confirm", "psbt"}
+
+// String joins the messages, in the order of the forms.
 func (e fieldErrors) String() string {
 	var msgs []string
-	for _, f := range [...]string{"password", "confirm", "name"} {
+	for _, f := range fieldOrder {
 		if m, ok := e[f]; ok {
 			msgs = append(msgs, f+": "+m)
 		}

@@ -44,5 +44,33 @@
 //   - Browser hardening. Every response carries a Content-Security-Policy that allows only
 //     the box's own resources and no inline script or style, X-Frame-Options DENY,
 //     X-Content-Type-Options nosniff and Referrer-Policy same-origin. Pages and API answers
-//     are never cached. Request bodies are limited to 64 KiB.
+//     are never cached. Request bodies are limited to 64 KiB, 2 MiB for the routes that take
+//     a PSBT.
+//
+// # Wallet
+//
+// When [Config.Wallet] is set (the box's *hsm.Custody, seen through the [Wallet] interface),
+// setup has a second, skippable step: create a wallet (12 or 24 words, shown once with a
+// warning, then three words at random positions typed back) or restore one (its words and
+// an optional BIP39 passphrase), then protect it with what the box offers: its TPM, a
+// YubiKey (PIN) or a passphrase, with a recovery passphrase of at least 12 characters for
+// the devices. The status page gets a Wallet card (unlock, recovery after a changed boot,
+// lock, change of protection, the account descriptors, the last audit records and a check
+// of their chain) and /wallet/sign reviews a PSBT before signing it. Everything is also in
+// the API under /api/wallet; a box without a wallet answers 404 there and its pages do not
+// mention it. The same rules apply as for every route: login, same origin, CSRF token.
+//
+//   - Secrets. The server only hands the mnemonic, passphrases and PINs to the custody: they
+//     are never logged, never repeated in an error (a wrong word is named by its position)
+//     and never put back in a form after a mistake. Byte copies are zeroed after use; Go
+//     strings (form values, JSON fields) cannot be, and are dropped.
+//   - The mnemonic being set up through the pages lives only in memory, bound to the session
+//     that created or entered it, for at most 15 minutes; it is forgotten when the wallet is
+//     set up, on cancel and at logout.
+//   - Guessing. A wrong wallet passphrase, PIN or recovery passphrase counts in the same
+//     per-client limit as a wrong admin password.
+//   - Errors. 400 bad input (with the message of package keys or sign), 401 wrong passphrase
+//     or PIN, 409 no wallet, wallet exists, wallet locked or boot state changed, 422 refused
+//     by the signing policy (with the violations), 423 YubiKey PIN blocked, 429 too many
+//     wrong attempts, 503 device missing.
 package web

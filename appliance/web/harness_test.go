@@ -15,6 +15,7 @@ import (
 
 	"github.com/anya-edge/anya/appliance/control"
 	"github.com/anya-edge/anya/appliance/logring"
+	"github.com/anya-edge/anya/hsm"
 	"github.com/anya-edge/anya/storage"
 )
 
@@ -72,9 +73,20 @@ type harness struct {
 	host     *control.Host
 	reboots  chan struct{}
 	poweroff chan struct{}
+
+	// wallet, when set by newWalletHarness, makes open give the Server a real *hsm.Custody
+	// on the same database, built by wallet.
+	wallet  func(db *storage.DB, logger *slog.Logger) *hsm.Custody
+	custody *hsm.Custody
 }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with a wallet made by wallet (nil: none).
+func newHarnessWith(t *testing.T, wallet func(db *storage.DB, logger *slog.Logger) *hsm.Custody) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{
@@ -85,6 +97,7 @@ func newHarness(t *testing.T) *harness {
 		logs:     &lockedBuffer{},
 		reboots:  make(chan struct{}, 16),
 		poweroff: make(chan struct{}, 16),
+		wallet:   wallet,
 	}
 	h.host = &control.Host{
 		Version: testVersion,
@@ -95,7 +108,12 @@ func newHarness(t *testing.T) *harness {
 		Stop:    func() { h.poweroff <- struct{}{} },
 	}
 	h.open()
-	t.Cleanup(func() { h.db.Close() })
+	t.Cleanup(func() {
+		if h.custody != nil {
+			h.custody.Lock()
+		}
+		h.db.Close()
+	})
 	return h
 }
 
@@ -107,7 +125,12 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := New(Config{DB: db, System: h.host, Logger: logger, Version: testVersion, Now: h.clock.Now})
+	cfg := Config{DB: db, System: h.host, Logger: logger, Version: testVersion, Now: h.clock.Now}
+	if h.wallet != nil {
+		h.custody = h.wallet(db, logger)
+		cfg.Wallet = h.custody
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		db.Close()
 		h.t.Fatal(err)

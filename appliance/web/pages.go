@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/anya-edge/anya/hsm"
 )
 
 // layoutData is what the shared layout shows around every page.
@@ -31,6 +33,7 @@ type loginData struct {
 type statusData struct {
 	layoutData
 	statusView
+	Wallet walletView
 }
 
 // waitData is the page shown while the box reboots or powers off.
@@ -130,6 +133,12 @@ func (s *Server) setupForm(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, false, "create session", err)
 		return
 	}
+	if s.wallet != nil { // step 2: the wallet, which the owner may skip
+		if st, err := s.wallet.Status(); err == nil && st.State == hsm.StateNone {
+			http.Redirect(w, r, "/wallet/setup", http.StatusSeeOther)
+			return
+		}
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -181,6 +190,12 @@ func (s *Server) logoutForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
+	s.renderStatus(w, r, http.StatusOK, nil)
+}
+
+// renderStatus answers with the status page; edit, when not nil, adds what a wallet form
+// has to say to the Wallet card.
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, code int, edit func(*walletView)) {
 	ctx := r.Context()
 	st, stErr := s.sys.Status(ctx)
 	if stErr != nil {
@@ -195,7 +210,15 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("status page: read log", "err", logErr)
 	}
 	v := newStatusView(s.now(), st, stErr, stats, statsErr, entries, logErr)
-	s.render(w, http.StatusOK, "status", statusData{layoutData: s.layout(r, "Status", false), statusView: v})
+	data := statusData{layoutData: s.layout(r, "Status", false), statusView: v}
+	if s.wallet != nil {
+		data.Wallet = s.walletCard(r)
+		data.Wallet.CSRF = data.CSRF
+		if edit != nil {
+			edit(&data.Wallet)
+		}
+	}
+	s.render(w, code, "status", data)
 }
 
 func (s *Server) rebootForm(w http.ResponseWriter, r *http.Request) {

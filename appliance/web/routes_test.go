@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/anya-edge/anya/hsm/sign"
 )
 
 // wildcard matches the wildcards of a net/http pattern: {name}, {name...} and {$}.
@@ -245,5 +247,31 @@ func TestPagesHaveNoInlineCode(t *testing.T) {
 		if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
 			t.Errorf("%s: page refers to an external resource", name)
 		}
+	}
+}
+
+// TestRoutesNeedCSRF sends every state-changing route that needs a session a request with the
+// session's cookie but without its CSRF token: each must refuse it before doing anything.
+func TestRoutesNeedCSRF(t *testing.T) {
+	h := newWalletHarness(t, sign.Policy{})
+	cookie, _ := h.setup()
+	n := 0
+	for _, rt := range h.srv.Routes() {
+		if rt.Public || rt.PreSetup || safeMethod(rt.Method) {
+			continue
+		}
+		n++
+		t.Run(routeName(rt), func(t *testing.T) {
+			res := h.do(req(rt.Method, concretePath(rt.Pattern), "x=1", cookie, ""))
+			if res.StatusCode != http.StatusForbidden || !strings.Contains(res.body, "CSRF token") {
+				t.Fatalf("got %s %.200q, want 403", res.Status, res.body)
+			}
+		})
+	}
+	if n < 20 {
+		t.Errorf("only %d state-changing routes", n)
+	}
+	if len(h.reboots) != 0 || len(h.poweroff) != 0 {
+		t.Error("a request without a token rebooted or powered off the box")
 	}
 }

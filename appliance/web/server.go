@@ -16,8 +16,12 @@ import (
 	"github.com/anya-edge/anya/storage"
 )
 
-// maxBody bounds every request body.
+// maxBody bounds every request body, except those of the routes that take a PSBT.
 const maxBody = 64 << 10
+
+// maxPSBTBody bounds the body of the routes that take a PSBT: one that carries the full
+// previous transactions of many inputs is easily larger than maxBody.
+const maxPSBTBody = 2 << 20
 
 // Config configures a [Server].
 type Config struct {
@@ -26,6 +30,9 @@ type Config struct {
 	Logger  *slog.Logger // nil discards the log
 	Version string
 	Now     func() time.Time // nil means time.Now; tests set it to move time forward
+	// Wallet is the box's key custody (an *hsm.Custody). nil means the box has no wallet:
+	// the pages do not mention it and the wallet routes answer 404.
+	Wallet Wallet
 }
 
 // Route describes one registered route.
@@ -43,6 +50,7 @@ type Route struct {
 type Server struct {
 	db      *storage.DB
 	sys     control.System
+	wallet  Wallet // nil: no wallet feature
 	log     *slog.Logger
 	version string
 	now     func() time.Time
@@ -52,6 +60,7 @@ type Server struct {
 	sessions *storage.Table[sessionRecord] // web/sessions, keyed by the hex SHA-256 of the id
 
 	limiter  *limiter
+	pending  *pendingStore // wallets being created or restored, by session
 	hashing  chan struct{} // bounds concurrent password hashing
 	cop      *http.CrossOriginProtection
 	setup    atomic.Bool // setup observed as done; it is never undone
@@ -76,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		db:       cfg.DB,
 		sys:      cfg.System,
+		wallet:   cfg.Wallet,
 		log:      cfg.Logger,
 		version:  cfg.Version,
 		now:      cfg.Now,
@@ -83,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 		settings: storage.NewTable[string](cfg.DB, bucketWeb),
 		sessions: storage.NewTable[sessionRecord](cfg.DB, bucketWeb, bucketSessions),
 		limiter:  newLimiter(),
+		pending:  newPendingStore(),
 		hashing:  make(chan struct{}, maxConcurrentHashes),
 		cop:      http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
@@ -133,52 +144,97 @@ func (s *Server) register() {
 		setupOnly  = access{preSetup: true}               // setup: no session before it, refused after
 		session    = access{}                             // everything else
 	)
+	const psbtBody = maxPSBTBody
 	for _, r := range []struct {
 		method, pattern string
 		access
-		h http.HandlerFunc
+		h     http.HandlerFunc
+		limit int64 // body limit of unsafe requests; 0 means maxBody
 	}{
-		{get, "/static/", open, s.serveStatic},
-		{get, "/healthz", open, s.healthz},
+		{get, "/static/", open, s.serveStatic, 0},
+		{get, "/healthz", open, s.healthz, 0},
 
-		{get, "/setup", setupOnly, s.setupPage},
-		{post, "/setup", setupOnly, s.setupForm},
-		{post, "/api/setup", setupOnly, s.apiSetup},
+		{get, "/setup", setupOnly, s.setupPage, 0},
+		{post, "/setup", setupOnly, s.setupForm, 0},
+		{post, "/api/setup", setupOnly, s.apiSetup, 0},
 
-		{get, "/login", beforeAuth, s.loginPage},
-		{post, "/login", beforeAuth, s.loginForm},
-		{post, "/api/login", beforeAuth, s.apiLogin},
+		{get, "/login", beforeAuth, s.loginPage, 0},
+		{post, "/login", beforeAuth, s.loginForm, 0},
+		{post, "/api/login", beforeAuth, s.apiLogin, 0},
 
-		{get, "/{$}", session, s.statusPage},
-		{post, "/logout", session, s.logoutForm},
-		{post, "/reboot", session, s.rebootForm},
-		{post, "/poweroff", session, s.powerOffForm},
+		{get, "/{$}", session, s.statusPage, 0},
+		{post, "/logout", session, s.logoutForm, 0},
+		{post, "/reboot", session, s.rebootForm, 0},
+		{post, "/poweroff", session, s.powerOffForm, 0},
 
-		{post, "/api/logout", session, s.apiLogout},
-		{get, "/api/session", session, s.apiSession},
-		{get, "/api/status", session, s.apiStatus},
-		{get, "/api/log", session, s.apiLog},
-		{post, "/api/reboot", session, s.apiReboot},
-		{post, "/api/poweroff", session, s.apiPowerOff},
+		// The wallet pages: setup (step 2 of the first setup, or later from the status page),
+		// unlocking, protection, signing.
+		{get, "/wallet/setup", session, s.walletSetupPage, 0},
+		{post, "/wallet/create", session, s.walletCreateForm, 0},
+		{get, "/wallet/words", session, s.walletWordsPage, 0},
+		{get, "/wallet/confirm", session, s.walletConfirmPage, 0},
+		{post, "/wallet/confirm", session, s.walletConfirmForm, 0},
+		{get, "/wallet/restore", session, s.walletRestorePage, 0},
+		{post, "/wallet/restore", session, s.walletRestoreForm, 0},
+		{get, "/wallet/protect", session, s.walletProtectPage, 0},
+		{post, "/wallet/protect", session, s.walletProtectForm, 0},
+		{post, "/wallet/cancel", session, s.walletCancelForm, 0},
+		{post, "/wallet/unlock", session, s.walletUnlockForm, 0},
+		{post, "/wallet/recover", session, s.walletRecoverForm, 0},
+		{post, "/wallet/lock", session, s.walletLockForm, 0},
+		{get, "/wallet/protection", session, s.walletProtectionPage, 0},
+		{post, "/wallet/protection", session, s.walletProtectionForm, 0},
+		{get, "/wallet/sign", session, s.walletSignPage, 0},
+		{post, "/wallet/review", session, s.walletReviewForm, psbtBody},
+		{post, "/wallet/sign", session, s.walletSignForm, psbtBody},
+		{post, "/wallet/download", session, s.walletDownloadForm, psbtBody},
+
+		{post, "/api/logout", session, s.apiLogout, 0},
+		{get, "/api/session", session, s.apiSession, 0},
+		{get, "/api/status", session, s.apiStatus, 0},
+		{get, "/api/log", session, s.apiLog, 0},
+		{post, "/api/reboot", session, s.apiReboot, 0},
+		{post, "/api/poweroff", session, s.apiPowerOff, 0},
+
+		{get, "/api/wallet", session, s.apiWallet, 0},
+		{post, "/api/wallet/mnemonic", session, s.apiWalletMnemonic, 0},
+		{post, "/api/wallet/setup", session, s.apiWalletSetup, 0},
+		{post, "/api/wallet/unlock", session, s.apiWalletUnlock, 0},
+		{post, "/api/wallet/recover", session, s.apiWalletRecover, 0},
+		{post, "/api/wallet/lock", session, s.apiWalletLock, 0},
+		{post, "/api/wallet/protection", session, s.apiWalletProtection, 0},
+		{post, "/api/wallet/summary", session, s.apiWalletSummary, psbtBody},
+		{post, "/api/wallet/sign", session, s.apiWalletSign, psbtBody},
+		{get, "/api/wallet/audit", session, s.apiWalletAudit, 0},
+		{post, "/api/wallet/audit/verify", session, s.apiWalletAuditVerify, 0},
 	} {
-		s.handle(Route{Method: r.method, Pattern: r.pattern, Public: r.public, PreSetup: r.preSetup}, r.h)
+		h := r.h
+		if strings.HasPrefix(r.pattern, "/wallet/") || strings.HasPrefix(r.pattern, "/api/wallet") {
+			h = s.needWallet(h)
+		}
+		limit := r.limit
+		if limit == 0 {
+			limit = maxBody
+		}
+		s.handle(Route{Method: r.method, Pattern: r.pattern, Public: r.public, PreSetup: r.preSetup}, limit, h)
 	}
 }
 
-// handle records rt and serves it through the guard its flags call for.
-func (s *Server) handle(rt Route, h http.HandlerFunc) {
+// handle records rt and serves it through the guard its flags call for, with request bodies
+// limited to limit bytes.
+func (s *Server) handle(rt Route, limit int64, h http.HandlerFunc) {
 	s.routes = append(s.routes, rt)
-	s.mux.Handle(rt.Method+" "+rt.Pattern, s.guard(rt, h))
+	s.mux.Handle(rt.Method+" "+rt.Pattern, s.guard(rt, limit, h))
 }
 
 // guard enforces, in order: same-origin for state-changing requests, the setup state, a
 // valid session, and the session's CSRF token.
-func (s *Server) guard(rt Route, next http.HandlerFunc) http.Handler {
+func (s *Server) guard(rt Route, limit int64, next http.HandlerFunc) http.Handler {
 	api := isAPI(rt.Pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unsafe := !safeMethod(r.Method)
 		if unsafe {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			if err := s.cop.Check(r); err != nil {
 				s.log.Warn("refused cross-origin request", "method", r.Method, "path", r.URL.Path,
 					"origin", r.Header.Get("Origin"), "client", clientAddr(r))

@@ -154,6 +154,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, sess *sessio
 		Secure:   r.TLS != nil,
 		SameSite: http.SameSiteStrictMode,
 	})
+	s.pending.drop(sess.key) // a wallet half set up in this session is forgotten
 	if err := s.sessions.Delete(sess.key); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}

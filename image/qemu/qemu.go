@@ -24,6 +24,7 @@ type Config struct {
 	MemoryMB int       // default 512
 	CPUs     int       // default 2
 	Console  io.Writer // also receives the serial console; may be nil
+	TPM      string    // unix socket of a running swtpm (see StartSwtpm); "" for no TPM
 	Extra    []string  // more QEMU arguments
 }
 
@@ -71,6 +72,10 @@ func Start(cfg Config) (*VM, error) {
 		"-device", "virtio-rng-pci",
 		"-device", "i6300esb",
 		"-display", "none", "-serial", "stdio", "-monitor", "none", "-nodefaults",
+	}
+	if cfg.TPM != "" {
+		args = append(args, "-chardev", "socket,id=chrtpm,path="+cfg.TPM,
+			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0")
 	}
 	args = append(args, cfg.Extra...)
 	vm := &VM{cmd: exec.Command(bin, args...)}

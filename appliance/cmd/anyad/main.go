@@ -25,6 +25,7 @@ import (
 	"github.com/anya-edge/anya/appliance/logring"
 	"github.com/anya-edge/anya/appliance/pid1"
 	"github.com/anya-edge/anya/appliance/services"
+	"github.com/anya-edge/anya/hsm/keys"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -72,7 +73,12 @@ func serve(args []string) error {
 	data := fs.String("data", pid1.DataDir, "data directory")
 	listen := fs.String("listen", pid1.ListenAddr, "address of the web page")
 	sock := fs.String("control", control.DefaultSocket, "PID 1's control socket")
+	network := fs.String("network", "mainnet", "Bitcoin network of the wallet: mainnet, testnet, testnet4, signet, regtest")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	btcnet, err := keys.ParseNetwork(*network)
+	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("svc", "services")
@@ -80,7 +86,7 @@ func serve(args []string) error {
 	defer stop()
 	return services.Run(ctx, services.Config{
 		DataDir: *data, Listen: *listen, System: control.NewClient(*sock), Log: log, Version: version,
-		Ready: func(a net.Addr) { readyLine(os.Stdout, a) },
+		Network: btcnet, Ready: func(a net.Addr) { readyLine(os.Stdout, a) },
 	})
 }
 
@@ -89,7 +95,12 @@ func dev(args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	data := fs.String("data", "./var", "data directory")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the web page")
+	network := fs.String("network", "mainnet", "Bitcoin network of the wallet: mainnet, testnet, testnet4, signet, regtest")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	btcnet, err := keys.ParseNetwork(*network)
+	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*data, 0o700); err != nil {
@@ -125,7 +136,7 @@ func dev(args []string) error {
 		state.State, state.Since = control.ServiceRunning, time.Now()
 		mu.Unlock()
 		err := services.Run(runCtx, services.Config{
-			DataDir: *data, Listen: *listen, System: host, Log: log, Version: version,
+			DataDir: *data, Listen: *listen, System: host, Log: log, Version: version, Network: btcnet,
 			Ready: func(a net.Addr) {
 				if !ready {
 					ready = true

@@ -1,4 +1,4 @@
-// Anya Edge pages: confirmations, the live log, and waiting for a reboot.
+// Anya Edge pages: confirmations, the live log, waiting for a reboot, and copy buttons.
 // Loaded from the box itself; the Content-Security-Policy allows no inline script.
 "use strict";
 
@@ -126,9 +126,73 @@
     window.setTimeout(poll, 2000);
   }
 
+  // Copy buttons (data-copy names the element whose text they copy) are hidden until this
+  // script shows them. The box is served over plain HTTP, where browsers offer no
+  // navigator.clipboard, so the fallback copies from a selected, off-screen textarea.
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var ta = document.createElement("textarea");
+      ta.value = text;
+      ta.setAttribute("readonly", "");
+      ta.className = "offscreen";
+      document.body.appendChild(ta);
+      ta.select();
+      var ok = false;
+      try {
+        ok = document.execCommand("copy");
+      } catch (e) {
+        ok = false;
+      }
+      document.body.removeChild(ta);
+      if (ok) {
+        resolve();
+      } else {
+        reject(new Error("copy failed"));
+      }
+    });
+  }
+
+  function setupCopyButtons() {
+    document.querySelectorAll("button[data-copy]").forEach(function (btn) {
+      var target = document.getElementById(btn.getAttribute("data-copy"));
+      if (!target) {
+        return;
+      }
+      var label = btn.textContent;
+      var timer = 0;
+      function flash(text, ok) {
+        btn.textContent = text;
+        btn.classList.toggle("copied", ok);
+        window.clearTimeout(timer);
+        timer = window.setTimeout(function () {
+          btn.textContent = label;
+          btn.classList.remove("copied");
+        }, 2000);
+      }
+      btn.hidden = false;
+      btn.addEventListener("click", function () {
+        var text = (target.tagName === "TEXTAREA" || target.tagName === "INPUT") ? target.value : target.textContent;
+        copyText(text.trim()).then(function () {
+          flash("Copied", true);
+        }, function () {
+          flash("Select and copy", false);
+          var range = document.createRange();
+          range.selectNodeContents(target);
+          var sel = window.getSelection();
+          sel.removeAllRanges();
+          sel.addRange(range);
+        });
+      });
+    });
+  }
+
   function start() {
     followLog();
     waitForBox();
+    setupCopyButtons();
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
