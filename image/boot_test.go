@@ -189,47 +189,93 @@ func (c *client) waitHTTP(timeout time.Duration) {
 	}
 }
 
+// testBox is one appliance VM under test: QEMU with the page forwarded to a free port, and
+// its serial console kept (and saved as an artifact, and printed when the test fails).
+type testBox struct {
+	t    *testing.T
+	ctx  context.Context
+	port int
+	vm   *qemu.VM
+	mu   sync.Mutex
+	out  bytes.Buffer
+}
+
+// newBox prepares a VM for img; start boots it (again, for a power cycle).
+func newBox(t *testing.T, timeout time.Duration) *testBox {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	b := &testBox{t: t, ctx: ctx, port: freePort(t)}
+	t.Cleanup(func() {
+		cancel()
+		if b.vm != nil {
+			b.vm.Stop()
+		}
+		if t.Failed() {
+			t.Logf("serial console:\n%s", b.console())
+		}
+		if d := os.Getenv("ANYA_ARTIFACTS"); d != "" {
+			os.MkdirAll(d, 0o755)
+			os.WriteFile(filepath.Join(d, t.Name()+"-console.log"), []byte(b.console()), 0o644)
+		}
+	})
+	return b
+}
+
+func (b *testBox) start(cfg qemu.Config) {
+	b.t.Helper()
+	cfg.HostPort, cfg.Console = b.port, lockedWriter{&b.mu, &b.out}
+	vm, err := qemu.Start(cfg)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.vm = vm
+}
+
+// stop powers the VM off (kills QEMU).
+func (b *testBox) stop() {
+	b.vm.Stop()
+	b.vm = nil
+}
+
+func (b *testBox) console() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.out.String()
+}
+
+// waitFor waits for a console line of the running VM from line index from on.
+func (b *testBox) waitFor(re *regexp.Regexp, from int) (qemu.Line, int) {
+	b.t.Helper()
+	line, i, _, err := b.vm.WaitFor(b.ctx, re, from)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return line, i
+}
+
+// client returns an API client with a fresh cookie jar, once the page answers.
+func (b *testBox) client() *client {
+	b.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &client{t: b.t, base: fmt.Sprintf("http://127.0.0.1:%d", b.port), hc: &http.Client{Jar: jar, Timeout: 2 * time.Minute}}
+	c.waitHTTP(time.Minute)
+	return c
+}
+
+var goodbye = regexp.MustCompile(`goodbye`)
+
 // TestBootSetupReboot boots the real image in QEMU, completes setup through the page's API,
 // reboots through the API and checks the second boot kept the password and the slot.
 func TestBootSetupReboot(t *testing.T) {
 	longTest(t)
 	requireTool(t, "qemu-system-x86_64")
-	dir := t.TempDir()
-	res := buildImage(t, filepath.Join(dir, "anya.img"))
-	port := freePort(t)
-	var console bytes.Buffer
-	var consoleMu sync.Mutex
-	vm, err := qemu.Start(qemu.Config{Image: res.Path, HostPort: port, Console: lockedWriter{&consoleMu, &console}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Stop()
-	defer func() {
-		if t.Failed() {
-			consoleMu.Lock()
-			t.Logf("serial console:\n%s", console.String())
-			consoleMu.Unlock()
-		}
-		if d := os.Getenv("ANYA_ARTIFACTS"); d != "" {
-			os.MkdirAll(d, 0o755)
-			consoleMu.Lock()
-			os.WriteFile(filepath.Join(d, "boot-console.log"), console.Bytes(), 0o644)
-			consoleMu.Unlock()
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-
-	line, idx, m, err := vm.WaitFor(ctx, qemu.ReadyLine, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := buildImage(t, filepath.Join(t.TempDir(), "anya.img"))
+	b := newBox(t, 6*time.Minute)
+	b.start(qemu.Config{Image: res.Path})
+	line, idx := b.waitFor(qemu.ReadyLine, 0)
 	t.Logf("first boot: ready line after %.1f s of QEMU: %s", line.At.Seconds(), line.Text)
 
-	jar, _ := cookiejar.New(nil)
-	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), hc: &http.Client{Jar: jar, Timeout: 20 * time.Second}}
-	c.waitHTTP(time.Minute)
-
+	c := b.client()
 	const password = "correct horse battery staple"
 	if code, out := c.do("GET", "/api/status", nil); code != http.StatusConflict {
 		t.Fatalf("before setup /api/status = %d %v, want 409", code, out)
@@ -250,20 +296,11 @@ func TestBootSetupReboot(t *testing.T) {
 		t.Fatalf("reboot: %d %v", code, out)
 	}
 	// The box shuts down in order, then the firmware boots it again.
-	if _, _, _, err := vm.WaitFor(ctx, regexp.MustCompile(`goodbye`), idx+1); err != nil {
-		t.Fatal(err)
-	}
-	line2, _, m2, err := vm.WaitFor(ctx, qemu.ReadyLine, idx+1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("second boot: ready line after %.1f s of QEMU: %s", line2.At.Seconds(), line2.Text)
-	_ = m
-	_ = m2
+	b.waitFor(goodbye, idx+1)
+	line, _ = b.waitFor(qemu.ReadyLine, idx+1)
+	t.Logf("second boot: ready line after %.1f s of QEMU: %s", line.At.Seconds(), line.Text)
 
-	jar2, _ := cookiejar.New(nil)
-	c2 := &client{t: t, base: c.base, hc: &http.Client{Jar: jar2, Timeout: 20 * time.Second}}
-	c2.waitHTTP(time.Minute)
+	c2 := b.client()
 	if code, _ := c2.do("POST", "/api/login", map[string]string{"password": "wrong password!!"}); code != http.StatusUnauthorized {
 		t.Fatalf("wrong password after reboot: %d, want 401", code)
 	}
@@ -275,22 +312,9 @@ func TestBootSetupReboot(t *testing.T) {
 	if code != 200 || st["slot"] != slot || data["state"] != "ok" {
 		t.Fatalf("second boot status: %d slot %v (first %v), data %v", code, st["slot"], slot, data)
 	}
-	consoleMu.Lock()
-	defer consoleMu.Unlock()
-	if n := strings.Count(console.String(), "data partition is blank, formatting"); n != 1 {
+	if n := strings.Count(b.console(), "data partition is blank, formatting"); n != 1 {
 		t.Fatalf("data partition formatted %d times, want once", n)
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // TestDamagedDataPartitionIsReported boots an image whose data partition holds something that
@@ -315,36 +339,22 @@ func TestDamagedDataPartitionIsReported(t *testing.T) {
 	}
 	f.Close()
 
-	port := freePort(t)
-	var console bytes.Buffer
-	var mu sync.Mutex
-	vm, err := qemu.Start(qemu.Config{Image: res.Path, HostPort: port, Console: lockedWriter{&mu, &console}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	if _, _, _, err := vm.WaitFor(ctx, qemu.ReadyLine, 0); err != nil {
-		vm.Stop()
-		t.Fatalf("%v\n%s", err, console.String())
-	}
-	jar, _ := cookiejar.New(nil)
-	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), hc: &http.Client{Jar: jar, Timeout: 20 * time.Second}}
-	c.waitHTTP(time.Minute)
+	b := newBox(t, 4*time.Minute)
+	b.start(qemu.Config{Image: res.Path})
+	b.waitFor(qemu.ReadyLine, 0)
+	c := b.client()
 	if code, out := c.do("POST", "/api/setup", map[string]string{"password": "a long enough password"}); code != 200 {
 		t.Fatalf("setup: %d %v", code, out)
 	}
 	_, st := c.do("GET", "/api/status", nil)
-	vm.Stop()
+	b.stop()
 	data, _ := st["data"].(map[string]any)
 	if data["state"] != "damaged" || !strings.Contains(fmt.Sprint(data["detail"]), "left untouched") {
 		t.Fatalf("data status %v", data)
 	}
-	mu.Lock()
-	if !strings.Contains(console.String(), "DATA PARTITION UNUSABLE") {
+	if !strings.Contains(b.console(), "DATA PARTITION UNUSABLE") {
 		t.Errorf("console does not report the damaged partition")
 	}
-	mu.Unlock()
 	got := make([]byte, len(junk))
 	f, _ = os.Open(res.Path)
 	defer f.Close()
@@ -376,29 +386,15 @@ func TestBootFallsBackToOtherSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	var console bytes.Buffer
-	var mu sync.Mutex
-	vm, err := qemu.Start(qemu.Config{Image: res.Path, HostPort: port, Console: lockedWriter{&mu, &console}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	_, _, _, err = vm.WaitFor(ctx, qemu.ReadyLine, 0)
-	if err != nil {
-		vm.Stop()
-		t.Fatalf("%v\n%s", err, console.String())
-	}
-	jar, _ := cookiejar.New(nil)
-	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), hc: &http.Client{Jar: jar, Timeout: 20 * time.Second}}
-	c.waitHTTP(time.Minute)
+	b := newBox(t, 5*time.Minute)
+	b.start(qemu.Config{Image: res.Path})
+	b.waitFor(qemu.ReadyLine, 0)
+	c := b.client()
 	c.do("POST", "/api/setup", map[string]string{"password": "a long enough password"})
 	_, st := c.do("GET", "/api/status", nil)
-	vm.Stop()
+	b.stop()
 	if st["slot"] != "b" {
-		mu.Lock()
-		t.Fatalf("booted slot %v after slot A failed, want b\n%s", st["slot"], console.String())
+		t.Fatalf("booted slot %v after slot A failed, want b", st["slot"])
 	}
 	names, err := image.ListESPDir(res.Path, "/loader/entries")
 	if err != nil {
@@ -407,4 +403,15 @@ func TestBootFallsBackToOtherSlot(t *testing.T) {
 	if !slices.Contains(names, "anya-a+0-1.conf") {
 		t.Fatalf("boot entries after the failed try: %v, want anya-a+0-1.conf", names)
 	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
