@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/anya-edge/anya/hsm/audit"
-	"github.com/anya-edge/anya/hsm/internal/swtpmtest"
 	"github.com/anya-edge/anya/hsm/keys"
 	"github.com/anya-edge/anya/hsm/seal"
 	"github.com/anya-edge/anya/hsm/sign"
 	"github.com/anya-edge/anya/hsm/tpm"
+	"github.com/anya-edge/anya/hsm/tpm/tpmtest"
 	"github.com/anya-edge/anya/storage"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/psbt"
@@ -131,7 +131,7 @@ func filepathRead(path string) ([]byte, error) {
 // A TPM-protected wallet opens itself after a reboot; after a different boot it needs the
 // recovery passphrase, which re-seals it for the new boot state.
 func TestTPMAutoUnlockAndRecovery(t *testing.T) {
-	sim := swtpmtest.Start(t)
+	sim := tpmtest.Start(t)
 	path := filepath.Join(t.TempDir(), "anya.db")
 	// open starts anyad's custody on a fresh connection, after measuring what the boot measured.
 	open := func(measurements ...[]byte) (*box, *tpm.Sealer) {
@@ -197,7 +197,7 @@ func TestTPMAutoUnlockAndRecovery(t *testing.T) {
 }
 
 func TestChangeProtectionKeepsWallet(t *testing.T) {
-	sim := swtpmtest.Start(t)
+	sim := tpmtest.Start(t)
 	ts, err := tpm.New(sim.Dial())
 	if err != nil {
 		t.Fatal(err)

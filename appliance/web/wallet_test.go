@@ -12,19 +12,25 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/anya-edge/anya/hsm"
 	"github.com/anya-edge/anya/hsm/audit"
 	"github.com/anya-edge/anya/hsm/keys"
+	"github.com/anya-edge/anya/hsm/piv"
+	"github.com/anya-edge/anya/hsm/piv/pivcard"
+	"github.com/anya-edge/anya/hsm/piv/pivtest"
 	"github.com/anya-edge/anya/hsm/seal"
 	"github.com/anya-edge/anya/hsm/sign"
+	"github.com/anya-edge/anya/hsm/tpm"
+	"github.com/anya-edge/anya/hsm/tpm/tpmtest"
 	"github.com/anya-edge/anya/storage"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/psbt"
@@ -52,48 +58,73 @@ func cheapPassphrase(t *testing.T) seal.Sealer {
 	return p
 }
 
-// deviceStub stands in for a TPM or a YubiKey, which tests cannot reach from this package: it
-// seals with the passphrase provider under a key of its own, refuses with seal.ErrBootState
-// while bootChanged is set, and checks pin when it is not empty.
-type deviceStub struct {
-	kind        string
-	pp          seal.Sealer
-	pin         string
-	bootChanged atomic.Bool
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pivtest.Stop() // the pcscd of the YubiKey tests, if one was started
+	os.Exit(code)
 }
 
-var stubKey = []byte("device stub key")
-
-func (d *deviceStub) Kind() string { return d.kind }
-
-func (d *deviceStub) Seal(ctx context.Context, secret []byte, auth seal.Auth) (seal.Blob, error) {
-	if d.pin != "" && auth.PIN != d.pin {
-		return seal.Blob{}, fmt.Errorf("stub: %w", seal.ErrWrongAuth)
-	}
-	b, err := d.pp.Seal(ctx, secret, seal.Auth{Passphrase: slices.Clone(stubKey)})
-	b.Kind = d.kind
-	return b, err
+// newTPM starts swtpm for the test and returns the real TPM provider on it.
+func newTPM(t *testing.T) *tpm.Sealer {
+	t.Helper()
+	return openTPM(t, tpmtest.Start(t))
 }
 
-func (d *deviceStub) Unseal(ctx context.Context, blob seal.Blob, auth seal.Auth) ([]byte, error) {
-	if d.bootChanged.Load() {
-		return nil, fmt.Errorf("stub: %w", seal.ErrBootState)
+// openTPM is the TPM provider anyad opens at start, on a new connection to sim, after the boot
+// measured measurements into PCR 4. swtpm serves one connection at a time: the previous one
+// must be closed (sim.Reboot closes them).
+func openTPM(t *testing.T, sim *tpmtest.Sim, measurements ...[]byte) *tpm.Sealer {
+	t.Helper()
+	conn := sim.Dial()
+	for _, m := range measurements {
+		sim.Extend(conn, 4, m)
 	}
-	if d.pin != "" && auth.PIN != d.pin {
-		return nil, fmt.Errorf("stub: %w", seal.ErrWrongAuth)
+	s, err := tpm.New(conn)
+	if err != nil {
+		t.Fatal(err)
 	}
-	blob.Kind = seal.KindPassphrase
-	return d.pp.Unseal(ctx, blob, seal.Auth{Passphrase: slices.Clone(stubKey)})
+	return s
+}
+
+var (
+	pivCAOnce sync.Once
+	pivCA     *pivcard.CA
+	pivCAErr  error
+)
+
+// newYubiKey plugs an emulated YubiKey with pin into the vpcd reader of the test binary's
+// pcscd for the test, and returns the real PIV provider for it, trusting the card's test
+// attestation root instead of Yubico's.
+func newYubiKey(t *testing.T, pin string) *piv.Sealer {
+	t.Helper()
+	env := pivtest.Start(t)
+	pivCAOnce.Do(func() { pivCA, pivCAErr = pivcard.NewCA("Test PIV Root CA") })
+	if pivCAErr != nil {
+		t.Fatal(pivCAErr)
+	}
+	card, err := pivcard.New(pivcard.Config{Serial: 13572468, PIN: pin, Attestation: pivCA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Insert(t, card)
+	return piv.New(piv.Config{Reader: "Virtual PCD", Roots: pivCA.Pool()})
 }
 
 // newWalletHarness is a harness whose Server drives a real *hsm.Custody with the passphrase
-// sealer and, optionally, stand-ins for devices.
+// sealer and, optionally, device providers.
 func newWalletHarness(t *testing.T, policy sign.Policy, devices ...seal.Sealer) *harness {
+	t.Helper()
+	return newWalletHarnessFunc(t, policy, func() []seal.Sealer { return devices })
+}
+
+// newWalletHarnessFunc is newWalletHarness with the device providers made by devices at
+// every start of the Server (h.open, h.reopen), as anyad opens them when it starts.
+func newWalletHarnessFunc(t *testing.T, policy sign.Policy, devices func() []seal.Sealer) *harness {
 	t.Helper()
 	pp := cheapPassphrase(t)
 	return newHarnessWith(t, func(db *storage.DB, logger *slog.Logger) *hsm.Custody {
 		sealers := map[string]seal.Sealer{seal.KindPassphrase: pp}
-		for _, d := range devices {
+		for _, d := range devices() {
 			sealers[d.Kind()] = d
 		}
 		c, err := hsm.New(hsm.Config{DB: db, Network: keys.Mainnet, Sealers: sealers, Policy: policy, Log: logger})
@@ -384,8 +415,9 @@ func TestWalletAPIChangeProtection(t *testing.T) {
 // A TPM-protected wallet after a different boot: the custody refuses with the boot state, the
 // page asks for the recovery passphrase, which opens and re-seals the wallet.
 func TestWalletRecovery(t *testing.T) {
-	tpm := &deviceStub{kind: seal.KindTPM, pp: cheapPassphrase(t)}
-	h := newWalletHarness(t, sign.Policy{}, tpm)
+	sim := tpmtest.Start(t)
+	var boot [][]byte // what the last boot measured into PCR 4 before anyad started
+	h := newWalletHarnessFunc(t, sign.Policy{}, func() []seal.Sealer { return []seal.Sealer{openTPM(t, sim, boot...)} })
 	cookie, csrf := h.setup()
 	wantError(t, h.api("POST", "/api/wallet/setup", map[string]string{"mnemonic": abandon, "protection": "tpm"}, cookie, csrf),
 		400, "recovery: Choose a recovery passphrase.")
@@ -408,7 +440,11 @@ func TestWalletRecovery(t *testing.T) {
 	}
 	h.custody.Lock()
 
-	tpm.bootChanged.Store(true)
+	// The box restarts into another kernel: the TPM is rebooted (closing the custody's
+	// connection), PCR 4 measures differently, and anyad starts again.
+	boot = [][]byte{bytes.Repeat([]byte{7}, 32)}
+	sim.Reboot()
+	h.reopen()
 	res := h.form("/wallet/unlock", nil, cookie, csrf)
 	wantStatus(t, res, http.StatusConflict)
 	for _, want := range []string{"This system booted differently than when the seed was sealed — enter the recovery passphrase",
@@ -432,9 +468,12 @@ func TestWalletRecovery(t *testing.T) {
 	if st := walletStatus(t, h, cookie); st.State != hsm.StateUnlocked || st.Fingerprint != abandonFP || st.LastError != "" {
 		t.Fatalf("after recovery: %+v", st)
 	}
-	// Re-sealed for this boot: it opens by itself again.
-	tpm.bootChanged.Store(false)
+	// Re-sealed for this boot: it opens by itself again, also after the next start in it.
 	h.custody.Lock()
+	wantStatus(t, h.api("POST", "/api/wallet/unlock", map[string]string{}, cookie, csrf), 200)
+	h.custody.Lock()
+	sim.Reboot()
+	h.reopen()
 	wantStatus(t, h.api("POST", "/api/wallet/unlock", map[string]string{}, cookie, csrf), 200)
 }
 
@@ -795,8 +834,7 @@ func TestWalletPagesRestore(t *testing.T) {
 // TestWalletProtectOptions renders the protection page with every provider and checks the
 // fields of each, and what a wrong YubiKey PIN does.
 func TestWalletProtectOptions(t *testing.T) {
-	pp := cheapPassphrase(t)
-	h := newWalletHarness(t, sign.Policy{}, &deviceStub{kind: seal.KindTPM, pp: pp}, &deviceStub{kind: seal.KindPIV, pp: pp, pin: "123456"})
+	h := newWalletHarness(t, sign.Policy{}, newTPM(t), newYubiKey(t, "123456"))
 	cookie, csrf := h.setup()
 	wantStatus(t, h.form("/wallet/restore", url.Values{"mnemonic": {abandon}}, cookie, csrf), 303)
 	page := h.do(req("GET", "/wallet/protect", "", cookie, "")).body
@@ -822,7 +860,8 @@ func TestWalletProtectOptions(t *testing.T) {
 	}
 	res = h.form("/wallet/protect", url.Values{"protection": {"piv"}, "pin": {"999999"}, "recovery": {recoveryPhrase}, "recovery_confirm": {recoveryPhrase}}, cookie, csrf)
 	wantStatus(t, res, 401)
-	if !strings.Contains(res.body, `<p class="error" id="pin-error">Wrong passphrase or PIN.</p>`) {
+	// The YubiKey counts the wrong PIN, and the page says how many tries are left.
+	if !strings.Contains(res.body, `<p class="error" id="pin-error">Wrong PIN: 2 tries left before the YubiKey locks.</p>`) {
 		t.Fatalf("wrong PIN: %s", res.body)
 	}
 	res = h.form("/wallet/protect", url.Values{"protection": {"piv"}, "pin": {"123456"}, "recovery": {recoveryPhrase}, "recovery_confirm": {recoveryPhrase}}, cookie, csrf)
@@ -922,7 +961,7 @@ func TestWalletPagesSign(t *testing.T) {
 }
 
 func TestWalletPagesHaveNoInlineCode(t *testing.T) {
-	h := newWalletHarness(t, sign.Policy{MaxFeePercent: 5}, &deviceStub{kind: seal.KindTPM, pp: cheapPassphrase(t)})
+	h := newWalletHarness(t, sign.Policy{MaxFeePercent: 5}, newTPM(t))
 	pages := map[string]string{}
 	cookie, csrf, words := createThroughPages(t, h)
 	pages["setup"] = h.do(req("GET", "/wallet/setup", "", cookie, "")).body
@@ -970,8 +1009,7 @@ func TestWalletSecretsNotLogged(t *testing.T) {
 		pin      = "846201"
 		badWord  = "zzsentinel"
 	)
-	pp := cheapPassphrase(t)
-	h := newWalletHarness(t, sign.Policy{}, &deviceStub{kind: seal.KindPIV, pp: pp, pin: pin})
+	h := newWalletHarness(t, sign.Policy{}, newYubiKey(t, pin))
 	var answers []string
 	keep := func(res response) response { answers = append(answers, res.body); return res }
 

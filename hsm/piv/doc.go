@@ -55,6 +55,6 @@
 //
 // The tests run the whole stack: piv-go -> pivgo/pcsclite -> a pcscd they start with a private
 // vsmartcard-vpcd reader configuration -> vpcd -> the emulated YubiKey of package pivcard
-// (see internal/pcscdtest). They skip without pcscd and vpcd (apt-get install pcscd
+// (see pivtest). They skip without pcscd and vpcd (apt-get install pcscd
 // vsmartcard-vpcd) unless ANYA_REQUIRE_ALL=1.
 package piv

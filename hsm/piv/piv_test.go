@@ -11,8 +11,8 @@ import (
 
 	pivgo "github.com/go-piv/piv-go/v2/piv"
 
-	"github.com/anya-edge/anya/hsm/piv/internal/pcscdtest"
 	"github.com/anya-edge/anya/hsm/piv/pivcard"
+	"github.com/anya-edge/anya/hsm/piv/pivtest"
 	"github.com/anya-edge/anya/hsm/seal"
 	"github.com/anya-edge/anya/hsm/seal/sealtest"
 )
@@ -26,7 +26,7 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	pcscdtest.Stop()
+	pivtest.Stop()
 	os.Exit(code)
 }
 
@@ -58,14 +58,14 @@ func newCard(tb testing.TB, serial uint32) *pivcard.Card {
 
 // rig is one emulated YubiKey inserted into the vpcd reader of the shared pcscd.
 type rig struct {
-	env  *pcscdtest.Env
+	env  *pivtest.Env
 	card *pivcard.Card
 	plug *pivcard.Plug
 }
 
 func newRig(tb testing.TB, serial uint32) *rig {
 	tb.Helper()
-	env := pcscdtest.Start(tb)
+	env := pivtest.Start(tb)
 	card := newCard(tb, serial)
 	return &rig{env: env, card: card, plug: env.Insert(tb, card)}
 }
@@ -86,7 +86,7 @@ func mustSeal(t *testing.T, s *Sealer, secret []byte) seal.Blob {
 }
 
 func TestConformance(t *testing.T) {
-	pcscdtest.Start(t) // skip as a whole when there is no PC/SC stack
+	pivtest.Start(t) // skip as a whole when there is no PC/SC stack
 	serial := uint32(20000000)
 	sealtest.Run(t, func(t *testing.T) seal.Sealer {
 		serial++

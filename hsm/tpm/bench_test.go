@@ -3,12 +3,12 @@ package tpm
 import (
 	"bytes"
 	"context"
-	"github.com/anya-edge/anya/hsm/internal/swtpmtest"
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/anya-edge/anya/hsm/seal"
+	"github.com/anya-edge/anya/hsm/tpm/tpmtest"
 )
 
 // Benchmarks run against swtpm (go test -run X -bench . ./hsm/tpm). The anchors are the raw
@@ -19,7 +19,7 @@ var benchAuth = seal.Auth{PIN: "1234"}
 
 func benchSealer(b *testing.B) *Sealer {
 	b.Helper()
-	sim := swtpmtest.Start(b)
+	sim := tpmtest.Start(b)
 	s := newTestSealer(b, sim)
 	boot(sim, s, "A")
 	return s

@@ -8,14 +8,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"github.com/anya-edge/anya/hsm/internal/swtpmtest"
 	"testing"
 
 	"github.com/anya-edge/anya/hsm/seal"
 	"github.com/anya-edge/anya/hsm/seal/sealtest"
+	"github.com/anya-edge/anya/hsm/tpm/tpmtest"
 )
 
-func newTestSealer(t testing.TB, sim *swtpmtest.Sim, opts ...Option) *Sealer {
+func newTestSealer(t testing.TB, sim *tpmtest.Sim, opts ...Option) *Sealer {
 	t.Helper()
 	s, err := New(sim.Dial(), opts...)
 	if err != nil {
@@ -38,7 +38,7 @@ func TestConformance(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sealtest.Run(t, func(t *testing.T) seal.Sealer {
-				return newTestSealer(t, swtpmtest.Start(t))
+				return newTestSealer(t, tpmtest.Start(t))
 			}, tc.auth, tc.wrong, tc.opts...)
 		})
 	}
@@ -62,7 +62,7 @@ func slotMeasurements(slot string) map[int][][]byte {
 }
 
 // boot extends the PCRs as booting slot would.
-func boot(sim *swtpmtest.Sim, s *Sealer, slot string) {
+func boot(sim *tpmtest.Sim, s *Sealer, slot string) {
 	for pcr, ms := range slotMeasurements(slot) {
 		for _, m := range ms {
 			sim.Extend(s.tpm, pcr, m)
@@ -99,7 +99,7 @@ func TestBootStateChange(t *testing.T) {
 		{"cmdline PCR 12", 12, seal.ErrBootState},
 		{"unselected PCR 14", 14, nil},
 	}
-	sim := swtpmtest.Start(t)
+	sim := tpmtest.Start(t)
 	ctx := context.Background()
 	secret := digest("seed")
 	for _, tc := range tests {
@@ -130,7 +130,7 @@ func TestBootStateChange(t *testing.T) {
 // state of slot B before rebooting, B unseals, falling back to A still unseals, and a boot
 // nobody approved (an attacker's kernel) can neither unseal nor approve itself.
 func TestUpdateFlow(t *testing.T) {
-	sim := swtpmtest.Start(t)
+	sim := tpmtest.Start(t)
 	ctx := context.Background()
 	auth := seal.Auth{PIN: "246810"}
 	secret := digest("the wallet seed")
@@ -219,7 +219,7 @@ func TestAuth(t *testing.T) {
 		{"PIN given, none sealed", seal.Auth{}, seal.Auth{PIN: "1234"}, seal.ErrWrongAuth},
 		{"PIN as passphrase", seal.Auth{PIN: "pw"}, seal.Auth{Passphrase: []byte("pw")}, seal.ErrWrongAuth},
 	}
-	sim := swtpmtest.Start(t)
+	sim := tpmtest.Start(t)
 	s := newTestSealer(t, sim)
 	ctx := context.Background()
 	secret := digest("seed")
@@ -243,7 +243,7 @@ func TestAuth(t *testing.T) {
 // TestLockout: wrong PINs trip the TPM's dictionary-attack protection; then even the right PIN
 // is refused with ErrLocked, while a blob without PIN (NoDA) still unseals.
 func TestLockout(t *testing.T) {
-	sim := swtpmtest.Start(t)
+	sim := tpmtest.Start(t)
 	s := newTestSealer(t, sim)
 	ctx := context.Background()
 	secret := digest("seed")
@@ -289,8 +289,8 @@ func TestOpenMissingDevice(t *testing.T) {
 // TestOtherTPM: a blob moved to another TPM (another box, or a cleared TPM) does not load.
 func TestOtherTPM(t *testing.T) {
 	ctx := context.Background()
-	a := newTestSealer(t, swtpmtest.Start(t))
-	b := newTestSealer(t, swtpmtest.Start(t))
+	a := newTestSealer(t, tpmtest.Start(t))
+	b := newTestSealer(t, tpmtest.Start(t))
 	blob, err := a.Seal(ctx, digest("seed"), seal.Auth{})
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func TestOtherTPM(t *testing.T) {
 // own and approves their boot state. The software checks report corruption; below them, the
 // TPM itself refuses, because the sealed object's policy names the original key.
 func TestForgedApproval(t *testing.T) {
-	sim := swtpmtest.Start(t)
+	sim := tpmtest.Start(t)
 	s := newTestSealer(t, sim)
 	ctx := context.Background()
 	blob, err := s.Seal(ctx, digest("seed"), seal.Auth{})
@@ -361,7 +361,7 @@ func TestForgedApproval(t *testing.T) {
 }
 
 func TestManyPCRs(t *testing.T) {
-	sim := swtpmtest.Start(t)
+	sim := tpmtest.Start(t)
 	all := make([]int, 24)
 	for i := range all {
 		all[i] = i

@@ -1,7 +1,12 @@
-// Package pcscdtest gives tests a real PC/SC stack with an emulated card: it starts pcscd
+// Package pivtest gives tests a real PC/SC stack with an emulated card: it starts pcscd
 // (pcsc-lite) with a private reader configuration for vsmartcard's vpcd driver, and plugs a
 // [pivcard.Card] into the virtual reader, so the code under test goes through
 // piv-go -> pure-Go pcscd client -> pcscd -> vpcd -> emulated card.
+//
+// It is for tests only, in this module's packages that need a real YubiKey stack (hsm/piv,
+// the appliance's web UI): it starts an external process (pcscd, as root) and never belongs
+// in a production binary. A test package that uses it calls [Stop] from its TestMain after
+// m.Run.
 //
 // # How the stack is set up
 //
@@ -20,7 +25,7 @@
 // When pcscd or the vpcd driver is missing, or the test cannot run it (not root), the test is
 // skipped — unless ANYA_REQUIRE_ALL=1, then it fails. Install them with
 // `apt-get install pcscd vsmartcard-vpcd`.
-package pcscdtest
+package pivtest
 
 import (
 	"bufio"

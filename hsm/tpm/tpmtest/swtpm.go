@@ -1,6 +1,11 @@
-// Package swtpmtest runs swtpm, the software TPM 2.0, for tests: one process per test on free
+// Package tpmtest runs swtpm, the software TPM 2.0, for tests: one process per test on free
 // loopback ports, stopped in Cleanup, rebootable on the same state like a power cycle.
-package swtpmtest
+//
+// It is for tests only, in this module's packages that need a real TPM (hsm/tpm, hsm, the
+// appliance's web UI): it starts external processes (swtpm) and never belongs in a
+// production binary. [Sim.Dial] gives the connection to hand to tpm.New; swtpm serves one
+// connection at a time, so open the next only after the previous one is done with.
+package tpmtest
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package swtpmtest
+package tpmtest
 
 import (
 	"os/exec"
