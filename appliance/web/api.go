@@ -129,24 +129,9 @@ func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var after uint64
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("after must be a non-negative integer, not %q", v))
-			return
-		}
-		after = n
-	}
-	max := defaultLogLines
-	if v := q.Get("max"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLogLines {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("max must be an integer from 1 to %d, not %q", maxLogLines, v))
-			return
-		}
-		max = n
+	after, max, ok := listQuery(w, r, defaultLogLines, maxLogLines)
+	if !ok {
+		return
 	}
 	entries, err := s.sys.Log(r.Context(), after, max)
 	if err != nil {
@@ -185,6 +170,31 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
+}
+
+// listQuery reads the query of a list read in pages: the number after which it starts
+// ("after", default 0) and how many it holds at the most ("max", def when not given, 1 to
+// limit). It answers 400 and returns false when either is not valid.
+func listQuery(w http.ResponseWriter, r *http.Request, def, limit int) (after uint64, max int, ok bool) {
+	q := r.URL.Query()
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("after must be a non-negative integer, not %q", v))
+			return 0, 0, false
+		}
+		after = n
+	}
+	max = def
+	if v := q.Get("max"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > limit {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("max must be an integer from 1 to %d, not %q", limit, v))
+			return 0, 0, false
+		}
+		max = n
+	}
+	return after, max, true
 }
 
 // writeError answers {"error": msg} with status.

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anya-edge/anya/appliance/control"
+	"github.com/anya-edge/anya/appliance/internal/browsertest"
 	"github.com/anya-edge/anya/appliance/logring"
 	"github.com/anya-edge/anya/hsm"
 	"github.com/anya-edge/anya/storage"
@@ -42,24 +42,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a slog handler.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is a Server on a real database in a temporary directory, with a real
 // control.Host whose Reboot and PowerOff are recorded.
 type harness struct {
@@ -69,7 +51,7 @@ type harness struct {
 	srv      *Server
 	clock    *clock
 	ring     *logring.Ring
-	logs     *lockedBuffer
+	logs     *browsertest.LockedBuffer
 	host     *control.Host
 	reboots  chan struct{}
 	poweroff chan struct{}
@@ -94,7 +76,7 @@ func newHarnessWith(t *testing.T, wallet func(db *storage.DB, logger *slog.Logge
 		dbPath:   filepath.Join(dir, "anya.db"),
 		clock:    &clock{t: time.Now()},
 		ring:     logring.New(1000),
-		logs:     &lockedBuffer{},
+		logs:     &browsertest.LockedBuffer{},
 		reboots:  make(chan struct{}, 16),
 		poweroff: make(chan struct{}, 16),
 		wallet:   wallet,

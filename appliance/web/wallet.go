@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -297,6 +298,66 @@ func (s *Server) checkAuth(r *http.Request, what string, fn func() error) (time.
 func tooManyAttempts(wait time.Duration) string {
 	return fmt.Sprintf("Too many wrong attempts. Wait %s before trying again.",
 		humanDuration(time.Duration(retrySeconds(wait))*time.Second))
+}
+
+// walletStatus reads the wallet's status, answering the request (a page or, with api, JSON)
+// if that fails.
+func (s *Server) walletStatus(w http.ResponseWriter, r *http.Request, api bool) (hsm.Status, bool) {
+	st, err := s.wallet.Status()
+	if err != nil {
+		s.internalError(w, r, api, "read wallet status", err)
+		return st, false
+	}
+	return st, true
+}
+
+// knownWalletError classifies an error of the custody. An unexpected one it logs and answers
+// 500 itself (a page or, with api, JSON), and returns false.
+func (s *Server) knownWalletError(w http.ResponseWriter, r *http.Request, api bool, what string, err error) (walletFailure, bool) {
+	f, ok := classifyWalletError(err)
+	if !ok {
+		s.internalError(w, r, api, what, err)
+	}
+	return f, ok
+}
+
+// attemptFailed turns the outcome of an attempt made through checkAuth into the failure to
+// answer: 429 with the Retry-After header set when the client must wait, or the error
+// classified. It returns ok when there was neither, and a failure with status 0 when it has
+// answered the request itself (a page or, with api, JSON).
+func (s *Server) attemptFailed(w http.ResponseWriter, r *http.Request, api bool, what string, wait time.Duration, err error) (f walletFailure, ok bool) {
+	switch {
+	case wait > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(wait)))
+		return walletFailure{status: http.StatusTooManyRequests, msg: tooManyAttempts(wait)}, false
+	case err == nil:
+		return walletFailure{}, true
+	}
+	f, _ = s.knownWalletError(w, r, api, what, err)
+	return f, false
+}
+
+// unlockMissing returns the field that an unlock of a wallet with the given protection needs
+// and was left empty, with the message for it; "" when none is missing.
+func unlockMissing(protection, passphrase, pin string) (field, msg string) {
+	switch {
+	case protection == seal.KindPassphrase && passphrase == "":
+		return "passphrase", "Enter the wallet's passphrase."
+	case protection == seal.KindPIV && pin == "":
+		return "pin", "Enter the YubiKey's PIN."
+	}
+	return "", ""
+}
+
+// recoveryMissing is the message for an attempt at recovery without the recovery passphrase.
+const recoveryMissing = "Enter the recovery passphrase."
+
+// checkBIP39Length returns a message when a BIP39 passphrase is too long.
+func checkBIP39Length(bip39 []byte) string {
+	if len(bip39) > maxSecretBytes {
+		return fmt.Sprintf("The BIP39 passphrase is too long: use at most %d bytes.", maxSecretBytes)
+	}
+	return ""
 }
 
 // pendingLifetime is how long a mnemonic being created or restored stays in memory.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,11 +22,13 @@ const (
 // apiWalletFail answers an error of the custody: a clear message with the status of its
 // kind, or 500 for an unexpected one.
 func (s *Server) apiWalletFail(w http.ResponseWriter, r *http.Request, what string, err error) {
-	f, ok := classifyWalletError(err)
-	if !ok {
-		s.internalError(w, r, true, what, err)
-		return
+	if f, ok := s.knownWalletError(w, r, true, what, err); ok {
+		writeWalletFailure(w, f)
 	}
+}
+
+// writeWalletFailure answers f, with the reasons of a policy refusal.
+func writeWalletFailure(w http.ResponseWriter, f walletFailure) {
 	if f.violations != nil {
 		writeJSON(w, f.status, struct {
 			Error      string          `json:"error"`
@@ -38,25 +39,35 @@ func (s *Server) apiWalletFail(w http.ResponseWriter, r *http.Request, what stri
 	writeError(w, f.status, f.msg)
 }
 
-// apiWaitOrFail answers a refused or failed attempt; it returns false when there was neither.
-func (s *Server) apiWaitOrFail(w http.ResponseWriter, r *http.Request, what string, wait time.Duration, err error) bool {
+// apiAttemptReply answers an attempt made through checkAuth: its refusal or failure, or else
+// the wallet's new status.
+func (s *Server) apiAttemptReply(w http.ResponseWriter, r *http.Request, what string, wait time.Duration, err error) {
+	f, ok := s.attemptFailed(w, r, true, what, wait, err)
 	switch {
-	case wait > 0:
-		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(wait)))
-		writeError(w, http.StatusTooManyRequests, tooManyAttempts(wait))
-	case err != nil:
-		s.apiWalletFail(w, r, what, err)
-	default:
-		return false
+	case ok:
+		s.replyWalletStatus(w, r)
+	case f.status != 0:
+		writeWalletFailure(w, f)
 	}
-	return true
 }
 
-// apiWalletStatus reads the wallet's status, answering the request if that fails.
-func (s *Server) apiWalletStatus(w http.ResponseWriter, r *http.Request) (hsm.Status, bool) {
-	st, err := s.wallet.Status()
-	if err != nil {
-		s.internalError(w, r, true, "read wallet status", err)
+// apiWalletInput decodes the request's JSON body into in (unless in is nil) and reads the
+// wallet's status for the operation what, which needs a wallet set up (needWallet) or none
+// yet. It answers the request and returns false when either fails or the wallet is not as
+// needed.
+func (s *Server) apiWalletInput(w http.ResponseWriter, r *http.Request, what string, in any, needWallet bool) (hsm.Status, bool) {
+	if in != nil && !decodeJSON(w, r, in) {
+		return hsm.Status{}, false
+	}
+	st, ok := s.walletStatus(w, r, true)
+	switch {
+	case !ok:
+		return st, false
+	case needWallet && st.State == hsm.StateNone:
+		s.apiWalletFail(w, r, what, hsm.ErrNoWallet)
+		return st, false
+	case !needWallet && st.State != hsm.StateNone:
+		s.apiWalletFail(w, r, what, hsm.ErrWalletExists)
 		return st, false
 	}
 	return st, true
@@ -64,7 +75,7 @@ func (s *Server) apiWalletStatus(w http.ResponseWriter, r *http.Request) (hsm.St
 
 // replyWalletStatus answers with the wallet's current status.
 func (s *Server) replyWalletStatus(w http.ResponseWriter, r *http.Request) {
-	if st, ok := s.apiWalletStatus(w, r); ok {
+	if st, ok := s.walletStatus(w, r, true); ok {
 		writeJSON(w, http.StatusOK, st)
 	}
 }
@@ -86,12 +97,7 @@ func (s *Server) apiWalletMnemonic(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("words must be 12 or 24, not %d", in.Words))
 		return
 	}
-	st, ok := s.apiWalletStatus(w, r)
-	if !ok {
-		return
-	}
-	if st.State != hsm.StateNone {
-		s.apiWalletFail(w, r, "new mnemonic", hsm.ErrWalletExists)
+	if _, ok := s.apiWalletInput(w, r, "new mnemonic", nil, false); !ok {
 		return
 	}
 	m, err := s.wallet.NewMnemonic(in.Words)
@@ -105,44 +111,44 @@ func (s *Server) apiWalletMnemonic(w http.ResponseWriter, r *http.Request) {
 	}{m})
 }
 
+// protectJSON is the protection of a wallet as the API takes it, each value its own
+// confirmation.
+type protectJSON struct {
+	Protection string `json:"protection"`
+	Passphrase string `json:"passphrase"`
+	PIN        string `json:"pin"`
+	Recovery   string `json:"recovery"`
+}
+
+func (p protectJSON) input() protectInput {
+	return protectInput{Kind: p.Protection, Passphrase: p.Passphrase, Confirm: p.Passphrase, PIN: p.PIN,
+		Recovery: p.Recovery, RecoveryConfirm: p.Recovery}
+}
+
 func (s *Server) apiWalletSetup(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Mnemonic        string `json:"mnemonic"`
 		BIP39Passphrase string `json:"bip39_passphrase"`
-		Protection      string `json:"protection"`
-		Passphrase      string `json:"passphrase"`
-		PIN             string `json:"pin"`
-		Recovery        string `json:"recovery"`
+		protectJSON
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	st, ok := s.apiWalletStatus(w, r)
+	st, ok := s.apiWalletInput(w, r, "set up wallet", &in, false)
 	if !ok {
 		return
 	}
-	if st.State != hsm.StateNone {
-		s.apiWalletFail(w, r, "set up wallet", hsm.ErrWalletExists)
-		return
-	}
-	pi := protectInput{Kind: in.Protection, Passphrase: in.Passphrase, Confirm: in.Passphrase, PIN: in.PIN,
-		Recovery: in.Recovery, RecoveryConfirm: in.Recovery}
+	pi := in.input()
 	errs := pi.validate(st.Available)
 	if strings.TrimSpace(in.Mnemonic) == "" {
 		errs["mnemonic"] = "Enter the words of the mnemonic."
 	}
-	if len(in.BIP39Passphrase) > maxSecretBytes {
-		errs["bip39_passphrase"] = fmt.Sprintf("The BIP39 passphrase is too long: use at most %d bytes.", maxSecretBytes)
+	if msg := checkBIP39Length([]byte(in.BIP39Passphrase)); msg != "" {
+		errs["bip39_passphrase"] = msg
 	}
 	if len(errs) > 0 {
 		writeError(w, http.StatusBadRequest, errs.String())
 		return
 	}
 	wait, err := s.setupWallet(r, in.Mnemonic, []byte(in.BIP39Passphrase), pi)
-	if s.apiWaitOrFail(w, r, "set up wallet", wait, err) {
-		return
-	}
-	s.replyWalletStatus(w, r)
+	s.apiAttemptReply(w, r, "set up wallet", wait, err)
 }
 
 func (s *Server) apiWalletUnlock(w http.ResponseWriter, r *http.Request) {
@@ -150,32 +156,20 @@ func (s *Server) apiWalletUnlock(w http.ResponseWriter, r *http.Request) {
 		Passphrase string `json:"passphrase"`
 		PIN        string `json:"pin"`
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	st, ok := s.apiWalletStatus(w, r)
+	st, ok := s.apiWalletInput(w, r, "unlock wallet", &in, true)
 	if !ok {
 		return
 	}
-	switch {
-	case st.State == hsm.StateNone:
-		s.apiWalletFail(w, r, "unlock wallet", hsm.ErrNoWallet)
-		return
-	case st.State == hsm.StateUnlocked:
+	if st.State == hsm.StateUnlocked {
 		writeJSON(w, http.StatusOK, st)
 		return
-	case st.Protection == seal.KindPassphrase && in.Passphrase == "":
-		writeError(w, http.StatusBadRequest, "passphrase: Enter the wallet's passphrase.")
-		return
-	case st.Protection == seal.KindPIV && in.PIN == "":
-		writeError(w, http.StatusBadRequest, "pin: Enter the YubiKey's PIN.")
+	}
+	if field, msg := unlockMissing(st.Protection, in.Passphrase, in.PIN); field != "" {
+		writeError(w, http.StatusBadRequest, fieldErrors{field: msg}.String())
 		return
 	}
 	wait, err := s.unlockWallet(r, in.Passphrase, in.PIN)
-	if s.apiWaitOrFail(w, r, "unlock wallet", wait, err) {
-		return
-	}
-	s.replyWalletStatus(w, r)
+	s.apiAttemptReply(w, r, "unlock wallet", wait, err)
 }
 
 func (s *Server) apiWalletRecover(w http.ResponseWriter, r *http.Request) {
@@ -183,38 +177,24 @@ func (s *Server) apiWalletRecover(w http.ResponseWriter, r *http.Request) {
 		Recovery string `json:"recovery"`
 		PIN      string `json:"pin"`
 	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	st, ok := s.apiWalletStatus(w, r)
+	st, ok := s.apiWalletInput(w, r, "recover wallet", &in, true)
 	if !ok {
 		return
 	}
 	switch {
-	case st.State == hsm.StateNone:
-		s.apiWalletFail(w, r, "recover wallet", hsm.ErrNoWallet)
-		return
 	case !st.Recovery:
 		s.apiWalletFail(w, r, "recover wallet", hsm.ErrNotRecoverable)
 		return
 	case in.Recovery == "":
-		writeError(w, http.StatusBadRequest, "recovery: Enter the recovery passphrase.")
+		writeError(w, http.StatusBadRequest, fieldErrors{"recovery": recoveryMissing}.String())
 		return
 	}
 	wait, err := s.recoverWallet(r, in.Recovery, in.PIN)
-	if s.apiWaitOrFail(w, r, "recover wallet", wait, err) {
-		return
-	}
-	s.replyWalletStatus(w, r)
+	s.apiAttemptReply(w, r, "recover wallet", wait, err)
 }
 
 func (s *Server) apiWalletLock(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.apiWalletStatus(w, r)
-	if !ok {
-		return
-	}
-	if st.State == hsm.StateNone {
-		s.apiWalletFail(w, r, "lock wallet", hsm.ErrNoWallet)
+	if _, ok := s.apiWalletInput(w, r, "lock wallet", nil, true); !ok {
 		return
 	}
 	s.lockWallet(r)
@@ -222,38 +202,22 @@ func (s *Server) apiWalletLock(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiWalletProtection(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Protection string `json:"protection"`
-		Passphrase string `json:"passphrase"`
-		PIN        string `json:"pin"`
-		Recovery   string `json:"recovery"`
-	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	st, ok := s.apiWalletStatus(w, r)
+	var in protectJSON
+	st, ok := s.apiWalletInput(w, r, "change protection", &in, true)
 	if !ok {
 		return
 	}
-	switch st.State {
-	case hsm.StateNone:
-		s.apiWalletFail(w, r, "change protection", hsm.ErrNoWallet)
-		return
-	case hsm.StateLocked:
+	if st.State == hsm.StateLocked {
 		s.apiWalletFail(w, r, "change protection", hsm.ErrLocked)
 		return
 	}
-	pi := protectInput{Kind: in.Protection, Passphrase: in.Passphrase, Confirm: in.Passphrase, PIN: in.PIN,
-		Recovery: in.Recovery, RecoveryConfirm: in.Recovery}
+	pi := in.input()
 	if errs := pi.validate(st.Available); len(errs) > 0 {
 		writeError(w, http.StatusBadRequest, errs.String())
 		return
 	}
 	wait, err := s.changeProtection(r, st.Protection, pi)
-	if s.apiWaitOrFail(w, r, "change protection", wait, err) {
-		return
-	}
-	s.replyWalletStatus(w, r)
+	s.apiAttemptReply(w, r, "change protection", wait, err)
 }
 
 func (s *Server) apiWalletSummary(w http.ResponseWriter, r *http.Request) {
@@ -298,24 +262,9 @@ func (s *Server) apiWalletSign(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiWalletAudit(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var after uint64
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("after must be a non-negative integer, not %q", v))
-			return
-		}
-		after = n
-	}
-	max := defaultAuditRecords
-	if v := q.Get("max"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxAuditRecords {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("max must be an integer from 1 to %d, not %q", maxAuditRecords, v))
-			return
-		}
-		max = n
+	after, max, ok := listQuery(w, r, defaultAuditRecords, maxAuditRecords)
+	if !ok {
+		return
 	}
 	recs, err := s.wallet.Audit().List(after, max)
 	if err != nil {

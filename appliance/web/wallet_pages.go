@@ -128,14 +128,28 @@ func auditVerifyMessage(err error) string {
 	return sentence(strings.TrimPrefix(err.Error(), "verify audit log: "))
 }
 
-// pageWalletStatus reads the wallet's status, answering the request if that fails.
-func (s *Server) pageWalletStatus(w http.ResponseWriter, r *http.Request) (hsm.Status, bool) {
-	st, err := s.wallet.Status()
-	if err != nil {
-		s.internalError(w, r, false, "read wallet status", err)
+// pageWalletIn reads the wallet's status for a page that needs the wallet in state. It
+// answers the request itself, with a redirect to the status page when the wallet is in
+// another state, and returns false when it did.
+func (s *Server) pageWalletIn(w http.ResponseWriter, r *http.Request, state string) (hsm.Status, bool) {
+	st, ok := s.walletStatus(w, r, false)
+	if ok && st.State != state {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return st, false
 	}
-	return st, true
+	return st, ok
+}
+
+// pageWalletExists reads the wallet's status for a form that needs a wallet set up. It
+// answers the request itself, with a redirect to the wallet setup when there is no wallet,
+// and returns false when it did.
+func (s *Server) pageWalletExists(w http.ResponseWriter, r *http.Request) (hsm.Status, bool) {
+	st, ok := s.walletStatus(w, r, false)
+	if ok && st.State == hsm.StateNone {
+		http.Redirect(w, r, "/wallet/setup", http.StatusSeeOther)
+		return st, false
+	}
+	return st, ok
 }
 
 // pendingState is what the pages need to know of the session's pending wallet.
@@ -162,12 +176,7 @@ func (s *Server) setupGone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) walletSetupPage(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
-	if !ok {
-		return
-	}
-	if st.State != hsm.StateNone {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+	if _, ok := s.pageWalletIn(w, r, hsm.StateNone); !ok {
 		return
 	}
 	s.render(w, http.StatusOK, "wallet-setup", walletSetupData{
@@ -176,12 +185,7 @@ func (s *Server) walletSetupPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) walletCreateForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
-	if !ok {
-		return
-	}
-	if st.State != hsm.StateNone {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+	if _, ok := s.pageWalletIn(w, r, hsm.StateNone); !ok {
 		return
 	}
 	n, err := strconv.Atoi(r.PostFormValue("words"))
@@ -276,24 +280,14 @@ func (s *Server) walletConfirmForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) walletRestorePage(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
-	if !ok {
-		return
-	}
-	if st.State != hsm.StateNone {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+	if _, ok := s.pageWalletIn(w, r, hsm.StateNone); !ok {
 		return
 	}
 	s.render(w, http.StatusOK, "wallet-restore", restoreData{layoutData: s.layout(r, "Restore a wallet", true)})
 }
 
 func (s *Server) walletRestoreForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
-	if !ok {
-		return
-	}
-	if st.State != hsm.StateNone {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+	if _, ok := s.pageWalletIn(w, r, hsm.StateNone); !ok {
 		return
 	}
 	phrase := strings.Join(strings.Fields(strings.ToLower(r.PostFormValue("mnemonic"))), " ")
@@ -303,16 +297,15 @@ func (s *Server) walletRestoreForm(w http.ResponseWriter, r *http.Request) {
 	if phrase == "" {
 		errs["mnemonic"] = "Enter the words of your mnemonic."
 	} else if m, err := keys.ParseMnemonic(phrase); err != nil {
-		f, ok := classifyWalletError(err)
+		f, ok := s.knownWalletError(w, r, false, "check mnemonic", err)
 		if !ok {
-			s.internalError(w, r, false, "check mnemonic", err)
 			return
 		}
 		errs["mnemonic"] = f.msg
 	} else {
 		words = m.WordCount()
-		if len(bip39) > maxSecretBytes {
-			errs["bip39_passphrase"] = fmt.Sprintf("The BIP39 passphrase is too long: use at most %d bytes.", maxSecretBytes)
+		if msg := checkBIP39Length(bip39); msg != "" {
+			errs["bip39_passphrase"] = msg
 		} else if seed, err := m.Seed(bip39); err != nil {
 			f, _ := classifyWalletError(err)
 			errs["bip39_passphrase"] = f.msg
@@ -373,53 +366,50 @@ func protectInputFrom(r *http.Request) protectInput {
 	}
 }
 
-func (s *Server) walletProtectPage(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
+// setupProtectForm is the protection step of the wallet being set up in the session, with
+// selected checked. It answers the request itself and returns false when there is no such
+// step: a wallet exists (the pending one is dropped), nothing is pending (gone answers), or
+// the words are not confirmed yet.
+func (s *Server) setupProtectForm(w http.ResponseWriter, r *http.Request, selected string, gone http.HandlerFunc) (hsm.Status, protectData, bool) {
+	st, ok := s.walletStatus(w, r, false)
 	if !ok {
-		return
+		return st, protectData{}, false
 	}
 	if st.State != hsm.StateNone {
 		s.pending.drop(sessionFrom(r.Context()).key)
 		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
+		return st, protectData{}, false
 	}
 	ps := s.pendingState(r)
 	switch {
 	case !ps.found:
-		http.Redirect(w, r, "/wallet/setup", http.StatusSeeOther)
-		return
+		gone(w, r)
+		return st, protectData{}, false
 	case !ps.confirmed:
 		http.Redirect(w, r, "/wallet/confirm", http.StatusSeeOther)
-		return
+		return st, protectData{}, false
 	}
-	d := protectForm(st.Available, "")
+	d := protectForm(st.Available, selected)
 	d.layoutData, d.Restored = s.layout(r, "Protect your wallet", true), ps.restored
-	s.render(w, http.StatusOK, "wallet-protect", d)
+	return st, d, true
+}
+
+func (s *Server) walletProtectPage(w http.ResponseWriter, r *http.Request) {
+	toSetup := func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/wallet/setup", http.StatusSeeOther)
+	}
+	if _, d, ok := s.setupProtectForm(w, r, "", toSetup); ok {
+		s.render(w, http.StatusOK, "wallet-protect", d)
+	}
 }
 
 func (s *Server) walletProtectForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
+	pi := protectInputFrom(r)
+	st, d, ok := s.setupProtectForm(w, r, pi.Kind, s.setupGone)
 	if !ok {
 		return
 	}
 	key := sessionFrom(r.Context()).key
-	if st.State != hsm.StateNone {
-		s.pending.drop(key)
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	ps := s.pendingState(r)
-	switch {
-	case !ps.found:
-		s.setupGone(w, r)
-		return
-	case !ps.confirmed:
-		http.Redirect(w, r, "/wallet/confirm", http.StatusSeeOther)
-		return
-	}
-	pi := protectInputFrom(r)
-	d := protectForm(st.Available, pi.Kind)
-	d.layoutData, d.Restored = s.layout(r, "Protect your wallet", true), ps.restored
 	if d.Errors = pi.validate(st.Available); len(d.Errors) > 0 {
 		s.render(w, http.StatusBadRequest, "wallet-protect", d)
 		return
@@ -447,18 +437,9 @@ func (s *Server) walletProtectForm(w http.ResponseWriter, r *http.Request) {
 // protectFailed puts a refused or failed protection (setup or change) into d. It returns
 // ok when there was neither, and code 0 when it has answered the request itself.
 func (s *Server) protectFailed(w http.ResponseWriter, r *http.Request, d *protectData, what string, wait time.Duration, err error) (code int, ok bool) {
-	if wait > 0 {
-		d.Alert = tooManyAttempts(wait)
-		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(wait)))
-		return http.StatusTooManyRequests, false
-	}
-	if err == nil {
-		return 0, true
-	}
-	f, known := classifyWalletError(err)
-	if !known {
-		s.internalError(w, r, false, what, err)
-		return 0, false
+	f, ok := s.attemptFailed(w, r, false, what, wait, err)
+	if ok || f.status == 0 {
+		return f.status, ok
 	}
 	switch f.field {
 	case "protection", "passphrase", "pin", "recovery":
@@ -481,36 +462,25 @@ func (s *Server) walletCancelForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) walletUnlockForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
+	st, ok := s.pageWalletExists(w, r)
 	if !ok {
 		return
 	}
-	switch st.State {
-	case hsm.StateNone:
-		http.Redirect(w, r, "/wallet/setup", http.StatusSeeOther)
-		return
-	case hsm.StateUnlocked:
+	if st.State == hsm.StateUnlocked {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
 	passphrase, pin := r.PostFormValue("passphrase"), r.PostFormValue("pin")
-	missing := ""
-	switch {
-	case st.Protection == seal.KindPassphrase && passphrase == "":
-		missing = "Enter the wallet's passphrase."
-	case st.Protection == seal.KindPIV && pin == "":
-		missing = "Enter the YubiKey's PIN."
-	}
-	if missing != "" {
+	if _, missing := unlockMissing(st.Protection, passphrase, pin); missing != "" {
 		s.renderStatus(w, r, http.StatusBadRequest, func(v *walletView) { v.UnlockError = missing })
 		return
 	}
 	wait, err := s.unlockWallet(r, passphrase, pin)
-	if code, msg, ok := s.pageAuthFailed(w, r, "unlock wallet", wait, err); !ok {
-		if code != 0 {
-			s.renderStatus(w, r, code, func(v *walletView) {
+	if f, ok := s.attemptFailed(w, r, false, "unlock wallet", wait, err); !ok {
+		if f.status != 0 {
+			s.renderStatus(w, r, f.status, func(v *walletView) {
 				if !v.BootChanged {
-					v.UnlockError = msg
+					v.UnlockError = f.msg
 				}
 			})
 		}
@@ -519,31 +489,9 @@ func (s *Server) walletUnlockForm(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// pageAuthFailed turns a refused or failed unlock into a status and a message. It returns
-// ok when there was neither, and code 0 when it has answered the request itself.
-func (s *Server) pageAuthFailed(w http.ResponseWriter, r *http.Request, what string, wait time.Duration, err error) (code int, msg string, ok bool) {
-	if wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(wait)))
-		return http.StatusTooManyRequests, tooManyAttempts(wait), false
-	}
-	if err == nil {
-		return 0, "", true
-	}
-	f, known := classifyWalletError(err)
-	if !known {
-		s.internalError(w, r, false, what, err)
-		return 0, "", false
-	}
-	return f.status, f.msg, false
-}
-
 func (s *Server) walletRecoverForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
+	st, ok := s.pageWalletExists(w, r)
 	if !ok {
-		return
-	}
-	if st.State == hsm.StateNone {
-		http.Redirect(w, r, "/wallet/setup", http.StatusSeeOther)
 		return
 	}
 	recovery, pin := r.PostFormValue("recovery"), r.PostFormValue("pin")
@@ -558,13 +506,13 @@ func (s *Server) walletRecoverForm(w http.ResponseWriter, r *http.Request) {
 		fail(f.status, f.msg)
 		return
 	case recovery == "":
-		fail(http.StatusBadRequest, "Enter the recovery passphrase.")
+		fail(http.StatusBadRequest, recoveryMissing)
 		return
 	}
 	wait, err := s.recoverWallet(r, recovery, pin)
-	if code, msg, ok := s.pageAuthFailed(w, r, "recover wallet", wait, err); !ok {
-		if code != 0 {
-			fail(code, msg)
+	if f, ok := s.attemptFailed(w, r, false, "recover wallet", wait, err); !ok {
+		if f.status != 0 {
+			fail(f.status, f.msg)
 		}
 		return
 	}
@@ -572,7 +520,7 @@ func (s *Server) walletRecoverForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) walletLockForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
+	st, ok := s.walletStatus(w, r, false)
 	if !ok {
 		return
 	}
@@ -582,32 +530,29 @@ func (s *Server) walletLockForm(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
+// changeProtectionForm is the page that changes the protection of the wallet of status st,
+// with selected checked.
+func (s *Server) changeProtectionForm(r *http.Request, st hsm.Status, selected string) protectData {
+	d := protectForm(st.Available, selected)
+	d.layoutData, d.Change, d.Current = s.layout(r, "Change protection", true), true, protectionName(st.Protection)
+	return d
+}
+
 func (s *Server) walletProtectionPage(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
+	st, ok := s.pageWalletIn(w, r, hsm.StateUnlocked)
 	if !ok {
 		return
 	}
-	if st.State != hsm.StateUnlocked {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	d := protectForm(st.Available, st.Protection)
-	d.layoutData, d.Change, d.Current = s.layout(r, "Change protection", true), true, protectionName(st.Protection)
-	s.render(w, http.StatusOK, "wallet-protect", d)
+	s.render(w, http.StatusOK, "wallet-protect", s.changeProtectionForm(r, st, st.Protection))
 }
 
 func (s *Server) walletProtectionForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
+	st, ok := s.pageWalletIn(w, r, hsm.StateUnlocked)
 	if !ok {
 		return
 	}
-	if st.State != hsm.StateUnlocked {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
 	pi := protectInputFrom(r)
-	d := protectForm(st.Available, pi.Kind)
-	d.layoutData, d.Change, d.Current = s.layout(r, "Change protection", true), true, protectionName(st.Protection)
+	d := s.changeProtectionForm(r, st, pi.Kind)
 	if d.Errors = pi.validate(st.Available); len(d.Errors) > 0 {
 		s.render(w, http.StatusBadRequest, "wallet-protect", d)
 		return
@@ -630,8 +575,20 @@ func (s *Server) signPage(w http.ResponseWriter, r *http.Request, code int, st h
 	})
 }
 
+// signFormWallet reads the wallet's status for a form of the signing, which needs the wallet
+// unlocked. It answers the request itself, with the sign page keeping psbt when the wallet is
+// not unlocked, and returns false when it did.
+func (s *Server) signFormWallet(w http.ResponseWriter, r *http.Request, psbt string) (hsm.Status, bool) {
+	st, ok := s.walletStatus(w, r, false)
+	if ok && st.State != hsm.StateUnlocked {
+		s.signPage(w, r, http.StatusConflict, st, psbt, "")
+		return st, false
+	}
+	return st, ok
+}
+
 func (s *Server) walletSignPage(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
+	st, ok := s.walletStatus(w, r, false)
 	if !ok {
 		return
 	}
@@ -659,13 +616,9 @@ func uploadedPSBT(r *http.Request) ([]byte, error) {
 }
 
 func (s *Server) walletReviewForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
-	if !ok {
-		return
-	}
 	text := r.PostFormValue("psbt")
-	if st.State != hsm.StateUnlocked {
-		s.signPage(w, r, http.StatusConflict, st, text, "")
+	st, ok := s.signFormWallet(w, r, text)
+	if !ok {
 		return
 	}
 	data, err := uploadedPSBT(r)
@@ -682,9 +635,8 @@ func (s *Server) walletReviewForm(w http.ResponseWriter, r *http.Request) {
 	}
 	sum, err := s.wallet.Summarize(data)
 	if err != nil {
-		f, known := classifyWalletError(err)
+		f, known := s.knownWalletError(w, r, false, "summarize PSBT", err)
 		if !known {
-			s.internalError(w, r, false, "summarize PSBT", err)
 			return
 		}
 		s.signPage(w, r, f.status, st, text, f.msg)
@@ -700,13 +652,9 @@ func (s *Server) walletReviewForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) walletSignForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.pageWalletStatus(w, r)
-	if !ok {
-		return
-	}
 	b64 := r.PostFormValue("psbt")
-	if st.State != hsm.StateUnlocked {
-		s.signPage(w, r, http.StatusConflict, st, b64, "")
+	st, ok := s.signFormWallet(w, r, b64)
+	if !ok {
 		return
 	}
 	data := psbtText(b64)
@@ -716,9 +664,8 @@ func (s *Server) walletSignForm(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := s.signPSBT(r, data, r.PostFormValue("finalize") == "1")
 	if err != nil {
-		f, known := classifyWalletError(err)
+		f, known := s.knownWalletError(w, r, false, "sign PSBT", err)
 		if !known {
-			s.internalError(w, r, false, "sign PSBT", err)
 			return
 		}
 		if f.violations != nil {
