@@ -1,0 +1,28 @@
+// Package regtest runs real btcd nodes in regression-test mode on loopback for the tests of
+// package node and its sub-packages.
+//
+// # Binaries
+//
+// The project's go.mod pins btcd v0.25.x as a library (see ../shared/notes/deps.md), but any
+// btcd binary speaks the same RPC and P2P protocols, so the harness builds btcd and btcctl at
+// BtcdVersion with `go install` into a cache directory ($ANYA_CACHE/bin, or ~/.cache/anya/bin)
+// once per machine. A file lock keeps parallel test binaries from building twice, and a binary
+// is reused when its embedded build information names the wanted version. When `go` cannot
+// build btcd (no network, no module proxy) the tests are skipped, unless ANYA_REQUIRE_ALL=1,
+// in which case they fail.
+//
+// # Nodes
+//
+// Start runs one btcd per call with a temporary data directory, free loopback ports, an RPC
+// TLS certificate that btcd generates itself, --txindex, --nobanning and a short trickle
+// interval, and stops it in t.Cleanup. Kill and Restart (same data directory and ports)
+// simulate a backend that goes away and comes back; Connect and Disconnect join nodes so that
+// tests can build competing branches and reorganisations.
+//
+// Every node owns a mining key. Generate mines to its P2WPKH address, and SendTo, SendOutputs
+// and BuildTx spend the node's mature coinbases (and the change of earlier spends) with
+// transactions built and signed here with txscript, so that tests can fund any address
+// without a wallet in btcd, which has none.
+//
+// Helpers report problems with t.Fatal and must be called from the test's goroutine.
+package regtest
