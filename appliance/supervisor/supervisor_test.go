@@ -87,13 +87,15 @@ func TestRestartsCrashingServiceWithBackoff(t *testing.T) {
 	go func() { s.Run(ctx, service("panic", runlog)); close(done) }()
 	waitFor(t, "5 starts", func() bool { return len(lines(runlog)) >= 5 })
 	elapsed := time.Since(start)
+	// Read the state before stopping: the stop itself ends the fifth run with SIGTERM.
+	waitFor(t, "4 restarts recorded", func() bool { return s.Status()[0].Restarts >= 4 })
+	st := s.Status()
 	cancel()
 	<-done
 	// Delays 20+40+80+80 ms at least between the five starts.
 	if elapsed < 220*time.Millisecond {
 		t.Errorf("5 starts took %v: back-off not applied", elapsed)
 	}
-	st := s.Status()
 	if len(st) != 1 || st[0].Restarts < 4 || !strings.Contains(st[0].LastExit, "exit status 2") {
 		t.Errorf("status after crashes: %+v", st)
 	}
