@@ -50,15 +50,16 @@ type Config struct {
 
 // Release is the manifest stored in each slot, in the initramfs and on the ESP.
 type Release struct {
-	Version       string `json:"version"`
-	Counter       int    `json:"counter"`
-	Arch          string `json:"arch"`
-	KernelPackage string `json:"kernel_package"`
-	KernelVersion string `json:"kernel_version"` // Debian package version
-	KernelRelease string `json:"kernel_release"` // uname -r
-	Bootloader    string `json:"bootloader"`     // systemd-boot-efi package version
-	AnyadSHA256   string `json:"anyad_sha256"`
-	Epoch         int64  `json:"epoch"`
+	Version       string   `json:"version"`
+	Counter       int      `json:"counter"`
+	Arch          string   `json:"arch"`
+	KernelPackage string   `json:"kernel_package"`
+	KernelVersion string   `json:"kernel_version"` // Debian package version
+	KernelRelease string   `json:"kernel_release"` // uname -r
+	Bootloader    string   `json:"bootloader"`     // systemd-boot-efi package version
+	AnyadSHA256   string   `json:"anyad_sha256"`
+	Bundled       []string `json:"bundled,omitempty"` // Debian packages whose programs the system slot carries
+	Epoch         int64    `json:"epoch"`
 }
 
 // Result describes a built image.
@@ -156,6 +157,11 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 		KernelPackage: cfg.KernelPackage, KernelVersion: DebVersion(kdeb), KernelRelease: tree.Version,
 		Bootloader: DebVersion(sbdeb), AnyadSHA256: hex.EncodeToString(sum[:]), Epoch: cfg.Epoch,
 	}
+	pcsc, execs, pcscVersions, err := pcscBundle.collect(ctx, cfg.CacheDir)
+	if err != nil {
+		return Result{}, err
+	}
+	rel.Bundled = pcscVersions
 	relJSON, err := json.MarshalIndent(rel, "", "  ")
 	if err != nil {
 		return Result{}, err
@@ -186,9 +192,12 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 	for name, b := range sysFiles {
 		system[path.Join("lib/modules", tree.Version, name)] = b
 	}
+	for name, b := range pcsc {
+		system[name] = b
+	}
 
 	res := Result{Path: cfg.Output, Release: rel, KernelBytes: int64(len(kernel)), InitramfsBytes: int64(len(initrd))}
-	res.SystemBytes, err = writeDisk(cfg, mtime, bootEFI, kernel, initrd, relJSON, system)
+	res.SystemBytes, err = writeDisk(cfg, mtime, bootEFI, kernel, initrd, relJSON, system, execs)
 	if err != nil {
 		return Result{}, err
 	}
@@ -283,7 +292,7 @@ func KernelCmdline(slot, extra string) string {
 
 const loaderConf = "timeout 0\ndefault anya-*\neditor no\nauto-entries no\nauto-firmware no\nconsole-mode keep\n"
 
-func writeDisk(cfg Config, mtime time.Time, bootEFI, kernel, initrd, release []byte, system map[string][]byte) (int64, error) {
+func writeDisk(cfg Config, mtime time.Time, bootEFI, kernel, initrd, release []byte, system map[string][]byte, execs map[string]bool) (int64, error) {
 	const sector = 512
 	const align = mib
 	os.Remove(cfg.Output)
@@ -336,7 +345,7 @@ func writeDisk(cfg Config, mtime time.Time, bootEFI, kernel, initrd, release []b
 	var sysBytes int64
 	for i := range 2 {
 		p := parts[1+i]
-		n, err := writeSquashfs(d, int64(p.Start)*sector, cfg.SlotSize, mtime, system)
+		n, err := writeSquashfs(d, int64(p.Start)*sector, cfg.SlotSize, mtime, system, execs)
 		if err != nil {
 			return 0, fmt.Errorf("write slot %s: %w", p.Name, err)
 		}
@@ -370,18 +379,28 @@ func writeFiles(fsys filesystem.FileSystem, files map[string][]byte) error {
 }
 
 // writeSquashfs writes files as a gzip squashfs at offset start of the disk and returns its size.
-func writeSquashfs(d *disk.Disk, start, size int64, mtime time.Time, files map[string][]byte) (int64, error) {
+func writeSquashfs(d *disk.Disk, start, size int64, mtime time.Time, files map[string][]byte, execs map[string]bool) (int64, error) {
 	sq, err := squashfs.Create(d.Backend, size, start, 0)
 	if err != nil {
 		return 0, err
 	}
 	ws := sq.Workspace()
+	if err := os.Chmod(ws, 0o755); err != nil { // the slot's root directory
+		return 0, err
+	}
 	for name, b := range files {
 		p := filepath.Join(ws, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return 0, err
 		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
+		mode := os.FileMode(0o644)
+		if execs[name] {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, b, mode); err != nil {
+			return 0, err
+		}
+		if err := os.Chmod(p, mode); err != nil { // not subject to the umask
 			return 0, err
 		}
 	}

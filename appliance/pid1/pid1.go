@@ -35,6 +35,7 @@ const (
 	VolatileDir = "/run/anya/volatile" // state directory when the data partition is unusable
 	LabelData   = "anya-data"
 	ListenAddr  = ":80"
+	PCSCDaemon  = "/usr/sbin/pcscd" // from the system slot
 )
 
 // Env var through which PID 1 tells the services when it started (CLOCK_BOOTTIME, ns).
@@ -181,9 +182,19 @@ func (p *init1) run(console io.Writer) {
 	p.sup = &supervisor.Supervisor{Starter: p.reaper, Log: p.log}
 	svcCtx, stopServices := context.WithCancel(ctx)
 	supDone := make(chan struct{})
+	var extra []supervisor.Service
+	if _, err := os.Stat(PCSCDaemon); err == nil {
+		// pcsc-lite's daemon, through which the signer reaches a YubiKey.
+		extra = append(extra, supervisor.Service{Name: "pcscd", Command: func() *exec.Cmd {
+			cmd := exec.Command(PCSCDaemon, "--foreground", "--info")
+			cmd.Stdout, cmd.Stderr = pw, pw
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			return cmd
+		}})
+	}
 	go func() {
 		defer close(supDone)
-		p.sup.Run(svcCtx, supervisor.Service{Name: "services", Command: func() *exec.Cmd {
+		p.sup.Run(svcCtx, append(extra, supervisor.Service{Name: "services", Command: func() *exec.Cmd {
 			network := params["anya.network"]
 			if network == "" {
 				network = "mainnet"
@@ -194,7 +205,7 @@ func (p *init1) run(console io.Writer) {
 			// A new session: a signal aimed at PID 1's group never hits the services.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 			return cmd
-		}})
+		}})...)
 	}()
 
 	act := <-p.shutdown
@@ -290,6 +301,19 @@ func (p *init1) mountSystem(loader *kmod.Loader) {
 		return
 	}
 	p.log.Info("system partition mounted", "slot", p.slot, "dev", dev)
+	// The slot's Debian programs (pcscd) and their libraries appear at their usual paths.
+	for _, l := range []struct{ link, target string }{
+		{"/usr", SystemDir + "/usr"},
+		{"/lib64", SystemDir + "/lib64"},
+		{"/lib/x86_64-linux-gnu", SystemDir + "/lib/x86_64-linux-gnu"},
+	} {
+		if _, err := os.Stat(l.target); err != nil {
+			continue
+		}
+		if err := os.Symlink(l.target, l.link); err != nil && !errors.Is(err, os.ErrExist) {
+			p.log.Warn("link system directory", "link", l.link, "err", err)
+		}
+	}
 	if loader == nil {
 		return
 	}

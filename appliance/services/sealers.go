@@ -31,7 +31,10 @@ func detectSealers(log *slog.Logger, tpmPath string) (sealers map[string]seal.Se
 	default:
 		log.Warn("TPM present but unusable", "err", err)
 	}
-	if _, err := os.Stat(pcsclite.DefaultSocket); err == nil {
+	// pcscd may still be starting (PID 1 starts it beside the services): its binary counts.
+	_, errSock := os.Stat(pcsclite.DefaultSocket)
+	_, errBin := os.Stat("/usr/sbin/pcscd")
+	if errSock == nil || errBin == nil {
 		sealers[seal.KindPIV] = piv.New(piv.Config{})
 		log.Info("PC/SC daemon found: YubiKey protection available")
 	}
