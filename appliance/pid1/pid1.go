@@ -397,7 +397,11 @@ func (p *init1) Status(ctx context.Context) (control.Status, error) {
 	services := p.sup.Status()
 	procs := map[string]int{"anyad (pid 1)": 1}
 	for _, s := range services {
-		procs["anyad "+s.Name] = s.PID
+		name := s.Name
+		if name == "services" {
+			name = "anyad services"
+		}
+		procs[name] = s.PID
 	}
 	return control.Status{
 		Version: p.version, Mode: "appliance", Slot: p.slot, Hostname: name,
