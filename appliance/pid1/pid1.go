@@ -24,6 +24,7 @@ import (
 	"github.com/anya-edge/anya/appliance/netconf"
 	"github.com/anya-edge/anya/appliance/reaper"
 	"github.com/anya-edge/anya/appliance/supervisor"
+	"github.com/anya-edge/anya/appliance/uevent"
 	"github.com/anya-edge/anya/board/watchdog"
 	"golang.org/x/sys/unix"
 )
@@ -191,6 +192,21 @@ func (p *init1) run(console io.Writer) {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 			return cmd
 		}})
+	}
+	if len(extra) > 0 {
+		// Without udevd, pcscd only sees the readers present when it starts: restart it when
+		// a smart-card interface (a YubiKey) comes or goes.
+		go func() {
+			err := uevent.Listen(ctx, func(e uevent.Event) {
+				if e.SmartCardReader() {
+					p.log.Info("smart-card reader "+e.Action, "device", e.DevPath)
+					p.sup.Restart("pcscd")
+				}
+			})
+			if err != nil {
+				p.log.Warn("device events", "err", err)
+			}
+		}()
 	}
 	go func() {
 		defer close(supDone)

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os/exec"
 	"sync"
@@ -79,6 +80,26 @@ func (s *Supervisor) set(name string, f func(st *control.ServiceStatus)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(s.states[name])
+}
+
+// Restart stops a running service with SIGTERM; the supervisor starts it again after its
+// back-off (for example pcscd, to see a smart-card reader plugged in after it started).
+func (s *Supervisor) Restart(name string) error {
+	s.mu.Lock()
+	st, ok := s.states[name]
+	pid := 0
+	if ok {
+		pid = st.PID
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("restart %s: no such service", name)
+	}
+	if pid == 0 {
+		return nil // not running: it will be started anyway
+	}
+	s.Log.Info("restarting service", "service", name, "pid", pid)
+	return syscall.Kill(pid, syscall.SIGTERM)
 }
 
 // Run starts the services and keeps them running until ctx is done; then it stops them all

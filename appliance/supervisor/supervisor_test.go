@@ -88,7 +88,7 @@ func TestRestartsCrashingServiceWithBackoff(t *testing.T) {
 	waitFor(t, "5 starts", func() bool { return len(lines(runlog)) >= 5 })
 	elapsed := time.Since(start)
 	// Read the state before stopping: the stop itself ends the fifth run with SIGTERM.
-	waitFor(t, "4 restarts recorded", func() bool { return s.Status()[0].Restarts >= 4 })
+	waitFor(t, "4 restarts recorded", func() bool { st := s.Status(); return len(st) == 1 && st[0].Restarts >= 4 })
 	st := s.Status()
 	cancel()
 	<-done
@@ -128,5 +128,27 @@ func TestStopGracefulAndStubborn(t *testing.T) {
 	}
 	if st[1].State != control.ServiceStopped || !strings.Contains(st[1].LastExit, "signal 9") {
 		t.Errorf("stubborn should have been killed: %+v", st[1])
+	}
+}
+
+func TestRestart(t *testing.T) {
+	runlog := filepath.Join(t.TempDir(), "runs")
+	s := &Supervisor{Starter: ExecStarter{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Backoff: Backoff{Min: 10 * time.Millisecond, Max: 10 * time.Millisecond, Reset: time.Hour}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx, service("graceful", runlog)); close(done) }()
+	defer func() { cancel(); <-done }()
+	running := func() bool { st := s.Status(); return len(st) == 1 && st[0].State == control.ServiceRunning }
+	waitFor(t, "first start", running)
+	if err := s.Restart("graceful"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "second start", func() bool { return len(lines(runlog)) == 3 && running() })
+	if got := lines(runlog); got[1] != "term" {
+		t.Fatalf("runs: %v", got)
+	}
+	if err := s.Restart("nosuch"); err == nil {
+		t.Fatal("restart of an unknown service succeeded")
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,6 +27,7 @@ type Config struct {
 	CPUs     int       // default 2
 	Console  io.Writer // also receives the serial console; may be nil
 	TPM      string    // unix socket of a running swtpm (see StartSwtpm); "" for no TPM
+	Monitor  string    // unix socket for QEMU's human monitor (see VM.Monitor); "" for none
 	Extra    []string  // more QEMU arguments
 }
 
@@ -71,7 +74,12 @@ func Start(cfg Config) (*VM, error) {
 		// getrandom(2) blocks for a second or more early in boot under TCG.
 		"-device", "virtio-rng-pci",
 		"-device", "i6300esb",
-		"-display", "none", "-serial", "stdio", "-monitor", "none", "-nodefaults",
+		"-display", "none", "-serial", "stdio", "-nodefaults",
+	}
+	if cfg.Monitor != "" {
+		args = append(args, "-monitor", "unix:"+cfg.Monitor+",server,nowait")
+	} else {
+		args = append(args, "-monitor", "none")
 	}
 	if cfg.TPM != "" {
 		args = append(args, "-chardev", "socket,id=chrtpm,path="+cfg.TPM,
@@ -158,6 +166,43 @@ func (vm *VM) Stop() {
 		vm.cond.Wait()
 	}
 	vm.mu.Unlock()
+}
+
+// Monitor sends one command to QEMU's human monitor at socket (Config.Monitor), as a person
+// would type it (for example "device_add usb-ccid,bus=xhci.0,id=reader"), and returns what
+// QEMU answered.
+func Monitor(socket, command string) (string, error) {
+	c, err := net.DialTimeout("unix", socket, 5*time.Second)
+	if err != nil {
+		return "", fmt.Errorf("QEMU monitor: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	readPrompt := func() (string, error) {
+		var out strings.Builder
+		for {
+			b, err := r.ReadByte()
+			if err != nil {
+				return out.String(), err
+			}
+			out.WriteByte(b)
+			if strings.HasSuffix(out.String(), "(qemu) ") {
+				return out.String(), nil
+			}
+		}
+	}
+	if _, err := readPrompt(); err != nil {
+		return "", fmt.Errorf("QEMU monitor: %w", err)
+	}
+	if _, err := fmt.Fprintf(c, "%s\n", command); err != nil {
+		return "", fmt.Errorf("QEMU monitor: %w", err)
+	}
+	out, err := readPrompt()
+	if err != nil {
+		return out, fmt.Errorf("QEMU monitor: %w", err)
+	}
+	return out, nil
 }
 
 // Pid returns QEMU's process id.
