@@ -45,7 +45,7 @@ test: deps-test vet build
 test-short:
 	$(GO) test -short ./...
 
-bench: deps-run build
+bench: deps-run image
 	$(GO) run ./tools/cmd/bootbench -runs 3
 
 deps-run:
