@@ -195,6 +195,7 @@ func (m *Manager) fetchFilters(ctx context.Context, c *conn, start, stop int32) 
 		m.fmu.Lock()
 		m.haveF[want] = true
 		m.fmu.Unlock()
+		m.hub.notify()
 		if err := m.matchAndFetch(ctx, c, Stamp{Height: h, Hash: want}, f); err != nil {
 			return err
 		}

@@ -84,6 +84,8 @@ type Manager struct {
 	fmu      sync.RWMutex
 	fh       map[chainhash.Hash]chainhash.Hash // block → basic filter header
 	haveF    map[chainhash.Hash]bool           // blocks whose filter is stored
+
+	hub hub // taps on peer messages and change notifications (backend.go)
 }
 
 // New loads the stored chain (if cfg.DB is set) and returns a Manager; Run connects.
@@ -310,14 +312,18 @@ func (m *Manager) session(ctx context.Context, addr string) (ok bool, err error)
 		UserAgentVersion: "0.1",
 		ChainParams:      m.cfg.Params,
 		DisableRelayTx:   true,
-		AllowSelfConns:   m.cfg.allowSelfConns,
+		// Witness: peers then decode the witness transactions Backend.Broadcast sends.
+		Services:       wire.SFNodeWitness,
+		AllowSelfConns: m.cfg.allowSelfConns,
 		Listeners: peer.MessageListeners{
 			OnVerAck:    func(*peer.Peer, *wire.MsgVerAck) { verackOnce.Do(func() { close(c.verack) }) },
 			OnHeaders:   func(_ *peer.Peer, msg *wire.MsgHeaders) { c.deliver(msg) },
 			OnCFHeaders: func(_ *peer.Peer, msg *wire.MsgCFHeaders) { c.deliver(msg) },
 			OnCFilter:   func(_ *peer.Peer, msg *wire.MsgCFilter) { c.deliver(msg) },
-			OnBlock:     func(_ *peer.Peer, msg *wire.MsgBlock, _ []byte) { c.deliver(msg) },
-			OnNotFound:  func(_ *peer.Peer, msg *wire.MsgNotFound) { c.deliver(msg) },
+			OnBlock:     func(_ *peer.Peer, msg *wire.MsgBlock, _ []byte) { m.hub.tap(addr, msg); c.deliver(msg) },
+			OnNotFound:  func(_ *peer.Peer, msg *wire.MsgNotFound) { m.hub.tap(addr, msg); c.deliver(msg) },
+			OnReject:    func(_ *peer.Peer, msg *wire.MsgReject) { m.hub.tap(addr, msg) },
+			OnPong:      func(_ *peer.Peer, msg *wire.MsgPong) { m.hub.tap(addr, msg) },
 			OnInv: func(_ *peer.Peer, msg *wire.MsgInv) {
 				for _, iv := range msg.InvList {
 					if iv.Type == wire.InvTypeBlock || iv.Type == wire.InvTypeWitnessBlock {
@@ -465,6 +471,7 @@ func (m *Manager) HandleHeaders(addr string, p *peer.Peer, msg *wire.MsgHeaders)
 		if m.cfg.OnChange != nil {
 			m.cfg.OnChange(ch)
 		}
+		m.hub.notify()
 	}
 	switch {
 	case errors.Is(err, ErrInvalidHeader):
