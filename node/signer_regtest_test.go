@@ -12,7 +12,7 @@ import (
 	"github.com/anya-edge/anya/hsm/keys"
 	"github.com/anya-edge/anya/hsm/seal"
 	"github.com/anya-edge/anya/hsm/sign"
-	"github.com/anya-edge/anya/node/internal/regtest"
+	"github.com/anya-edge/anya/node/regtest"
 	"github.com/anya-edge/anya/storage"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/psbt"

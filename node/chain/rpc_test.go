@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anya-edge/anya/node/internal/regtest"
+	"github.com/anya-edge/anya/node/regtest"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"

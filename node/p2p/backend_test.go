@@ -12,7 +12,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/anya-edge/anya/node/chain"
-	"github.com/anya-edge/anya/node/internal/regtest"
+	"github.com/anya-edge/anya/node/regtest"
 )
 
 func newBackend(t *testing.T, peers ...string) *Backend {

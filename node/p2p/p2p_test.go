@@ -10,7 +10,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/anya-edge/anya/node/internal/regtest"
+	"github.com/anya-edge/anya/node/regtest"
 	"github.com/anya-edge/anya/storage"
 )
 

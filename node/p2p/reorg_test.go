@@ -4,7 +4,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/anya-edge/anya/node/internal/regtest"
+	"github.com/anya-edge/anya/node/regtest"
 )
 
 // TestReorgFollowsHeavierBranch: two btcd nodes mine competing branches; once connected,

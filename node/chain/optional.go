@@ -1,0 +1,39 @@
+package chain
+
+import (
+	"context"
+
+	"github.com/btcsuite/btcd/wire"
+)
+
+// Optional capabilities a Backend may implement; users test for them with a type assertion.
+
+// Peer is one peer of a backend that keeps its own (the light client), for the dashboard.
+type Peer struct {
+	Addr    string `json:"addr"`
+	Agent   string `json:"agent"`
+	Height  int32  `json:"height"`
+	Score   int    `json:"score"` // misbehaviour score
+	Inbound bool   `json:"inbound"`
+}
+
+// PeerReporter is implemented by backends with their own peers.
+type PeerReporter interface {
+	Peers() []Peer
+}
+
+// MempoolWatcher is implemented by backends that can report unconfirmed transactions.
+type MempoolWatcher interface {
+	// WatchMempool delivers transactions as they enter the node's mempool (or are announced
+	// by peers), each once, until ctx ends; then the channel is closed. Delivery is best
+	// effort: a transaction missed while the backend was down is found when it confirms.
+	WatchMempool(ctx context.Context) (<-chan *wire.MsgTx, error)
+}
+
+// MempoolFeeEstimator is implemented by backends that can see their node's mempool with fees.
+type MempoolFeeEstimator interface {
+	// MempoolFeeRate is the fee rate needed to be among the first target blocks' worth
+	// (target × 1,000,000 vB) of the mempool ordered by fee rate, at least the minimum
+	// relay fee; ErrFeeUnavailable when the mempool cannot be read.
+	MempoolFeeRate(ctx context.Context, target uint32) (FeeRate, error)
+}
