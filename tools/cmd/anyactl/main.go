@@ -3,6 +3,10 @@
 //	anyactl image build -anyad out/anyad -o out/anya.img   build the disk image, print its SHA-256
 //	anyactl image run -img out/anya.img -port 8080          boot it in QEMU, print the page's URL
 //	anyactl audit verify -db /data/anya.db                  check the signer's audit chain
+//	anyactl release keygen -keys keys                        offline signing keys and root 1
+//	anyactl release sign -keys keys -img out/anya.img -o out/release -tar out/release.tar
+//	anyactl release verify -keys keys -bundle out/release    verify a bundle as a box would
+//	anyactl release refresh|rotate                           renew the timestamp, rotate keys
 package main
 
 import (
@@ -26,6 +30,11 @@ func usage() {
   anyactl image build [flags]   build the disk image and print its SHA-256
   anyactl image run [flags]     boot the image in QEMU and print the setup page URL
   anyactl audit verify -db FILE check the signer's audit chain in a database (or a backup of it)
+  anyactl release keygen        create offline signing keys and the first trusted root
+  anyactl release rotate        new keys for some roles, in a new root signed by the old one
+  anyactl release sign          sign a built image's slot into a bundle directory (and a tar)
+  anyactl release refresh       renew a bundle's timestamp (the freshness window)
+  anyactl release verify        verify a bundle (directory, tar or URL) with the box's code
 `)
 	os.Exit(2)
 }
@@ -44,6 +53,16 @@ func main() {
 		err = run(ctx, os.Args[3:])
 	case "audit verify":
 		err = auditVerify(os.Args[3:])
+	case "release keygen":
+		err = releaseKeygen(os.Args[3:])
+	case "release rotate":
+		err = releaseRotate(os.Args[3:])
+	case "release sign":
+		err = releaseSign(os.Args[3:])
+	case "release refresh":
+		err = releaseRefresh(os.Args[3:])
+	case "release verify":
+		err = releaseVerify(ctx, os.Args[3:])
 	default:
 		usage()
 	}
