@@ -13,7 +13,6 @@ import (
 	"github.com/anya-edge/anya/hsm/keys"
 	"github.com/anya-edge/anya/node/chain"
 	"github.com/anya-edge/anya/storage"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
 
 // Signer signs PSBTs with the box's keys: in the appliance, hsm.Custody.SignPSBT behind a
@@ -40,6 +39,19 @@ type Config struct {
 	FeeModel func(ctx context.Context, target uint32) (chain.FeeRate, error)
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	// Birthday is the height of the first block scanned when the wallet has no tip yet
+	// (a new wallet, or one restored from its descriptors): 0 scans from the genesis block,
+	// which is what a restored wallet needs and costs little on regtest; a fresh wallet
+	// can start at the backend's current height.
+	Birthday int32
+	// RetryDelay is the pause before following the backend again after it failed
+	// (default 2 s); StatusInterval how often its status is refreshed while no block
+	// arrives (default 5 s).
+	RetryDelay     time.Duration
+	StatusInterval time.Duration
+	// ProposalTTL is how long a proposal stays valid for Send (default 10 min).
+	ProposalTTL time.Duration
 }
 
 // Errors the page tells apart (wrapped, with details in the message).
@@ -55,6 +67,15 @@ var (
 	ErrAlreadyConfirmed = errors.New("wallet: transaction is already confirmed")
 	ErrLockTimeNotYet   = errors.New("wallet: the transaction's timelock has not passed yet")
 	ErrProposalExpired  = errors.New("wallet: proposal expired or unknown; review it again")
+	// ErrInsufficientFunds: the spendable coins do not cover the payments and the fee.
+	ErrInsufficientFunds = errors.New("wallet: insufficient funds")
+	// ErrNeedsSignatures: a multisig transaction that the box signed still needs
+	// cosigners' signatures; SignOnly gives the partially signed PSBT, Broadcast sends the
+	// completed one.
+	ErrNeedsSignatures = errors.New("wallet: the transaction needs more signatures")
+	// ErrCoinNotSpendable: a coin named in SendRequest.Coins is not a spendable coin of
+	// the wallet.
+	ErrCoinNotSpendable = errors.New("wallet: coin is not spendable by the wallet")
 )
 
 // SyncState says where the wallet stands with its backend.
@@ -191,4 +212,8 @@ type HistoryEntry struct {
 //	func (w *Wallet) ProposeCPFP(ctx context.Context, txid chainhash.Hash, packageRate chain.FeeRate) (*Proposal, error)
 //	func (w *Wallet) Send(ctx context.Context, proposalID string) (chainhash.Hash, error) // sign, finalize, broadcast, record
 //	func (w *Wallet) Close() error
-var _ = chainhash.Hash{}
+//
+// Added for multisig (threshold > 1), where Send fails with ErrNeedsSignatures:
+//
+//	func (w *Wallet) SignOnly(ctx context.Context, proposalID string) ([]byte, error) // the box's signatures only, not finalized
+//	func (w *Wallet) Broadcast(ctx context.Context, psbt []byte) (chainhash.Hash, error) // a fully signed PSBT (binary or base64)

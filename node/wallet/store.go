@@ -1,12 +1,15 @@
 package wallet
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"go.etcd.io/bbolt"
@@ -43,6 +46,9 @@ type Output struct {
 	// (0 while that transaction is unconfirmed).
 	SpentBy     string `json:"spent_by,omitempty"`
 	SpentHeight int32  `json:"spent_height,omitempty"`
+	// Coinbase marks an output of a coinbase transaction, spendable only after
+	// CoinbaseMaturity confirmations.
+	Coinbase bool `json:"coinbase,omitempty"`
 }
 
 // Spent reports whether a transaction (confirmed or not) spends the output.
@@ -58,6 +64,10 @@ type Entry struct {
 	Height   int32 `json:"height,omitempty"` // 0 while unconfirmed
 	// FirstSeen is when the wallet first saw the transaction.
 	FirstSeen time.Time `json:"first_seen"`
+	// ReplacedBy is set on an unconfirmed transaction that lost one of its inputs to
+	// another transaction (a fee bump, a conflict that confirmed), and on its descendants:
+	// its outputs are gone from the wallet.
+	ReplacedBy string `json:"replaced_by,omitempty"`
 }
 
 // Net is the change of the wallet's balance by the transaction.
@@ -95,11 +105,13 @@ type Balance struct {
 // every method runs in one storage transaction.
 type Store struct {
 	db      *storage.DB
+	mu      sync.RWMutex // guards scripts
 	scripts Scripts
 	outputs *storage.Table[Output]
 	history *storage.Table[Entry]
 	blocks  *storage.Table[undo]
 	meta    *storage.Table[Tip]
+	txs     *storage.Table[string] // raw wallet transactions (hex), by txid
 }
 
 var migrations = []storage.Migration{{
@@ -114,12 +126,24 @@ var migrations = []storage.Migration{{
 		}
 		return nil
 	},
+}, {
+	Version: 2,
+	Name:    "raw wallet transactions and the keyring's address indexes",
+	Up: func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(Subsystem))
+		for _, name := range []string{"txs", "keyring"} {
+			if _, err := b.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return fmt.Errorf("create %s: %w", name, err)
+			}
+		}
+		return nil
+	},
 }}
 
-// Open migrates the wallet's schema in db and returns its store, which recognises the
+// OpenStore migrates the wallet's schema in db and returns its store, which recognises the
 // given scripts. Scripts can be added later with AddScripts (for example as the gap limit
 // advances).
-func Open(db *storage.DB, scripts Scripts) (*Store, error) {
+func OpenStore(db *storage.DB, scripts Scripts) (*Store, error) {
 	if err := db.Migrate(Subsystem, migrations); err != nil {
 		return nil, fmt.Errorf("wallet: migrate: %w", err)
 	}
@@ -130,17 +154,27 @@ func Open(db *storage.DB, scripts Scripts) (*Store, error) {
 		history: storage.NewTable[Entry](db, Subsystem, "history"),
 		blocks:  storage.NewTable[undo](db, Subsystem, "blocks"),
 		meta:    storage.NewTable[Tip](db, Subsystem, "meta"),
+		txs:     storage.NewTable[string](db, Subsystem, "txs"),
 	}
 	s.AddScripts(scripts)
 	return s, nil
 }
 
-// AddScripts adds scripts to those the store recognises. It must not run concurrently
+// AddScripts adds scripts to those the store recognises. It is safe to call concurrently
 // with the other methods.
 func (s *Store) AddScripts(scripts Scripts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for k, v := range scripts {
 		s.scripts[k] = v
 	}
+}
+
+func (s *Store) script(pkScript []byte) (Script, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, ok := s.scripts[string(pkScript)]
+	return sc, ok
 }
 
 // Tip returns the last applied block; ok is false before the first block.
@@ -157,11 +191,18 @@ func heightKey(h int32) string { return fmt.Sprintf("%010d", h) }
 func outpointKey(op wire.OutPoint) string { return op.String() }
 
 // AddMempoolTx records an unconfirmed transaction. It reports whether the transaction
-// concerns the wallet.
+// concerns the wallet. A transaction the wallet already has confirmed is left as it is.
 func (s *Store) AddMempoolTx(tx *wire.MsgTx, seen time.Time) (bool, error) {
 	var mine bool
 	err := s.db.Update(func(btx *bbolt.Tx) error {
-		var err error
+		e, ok, err := s.history.GetTx(btx, tx.TxHash().String())
+		if err != nil {
+			return err
+		}
+		if ok && e.Height > 0 {
+			mine = true
+			return nil
+		}
 		mine, err = s.applyTx(btx, tx, 0, seen)
 		return err
 	})
@@ -222,14 +263,21 @@ func (s *Store) applyTx(btx *bbolt.Tx, tx *wire.MsgTx, height int32, seen time.T
 		}
 		mine = true
 		sent += o.Value
-		// A different spender replaces an unconfirmed one (RBF or a conflict that confirmed).
+		// A different spender replaces an unconfirmed one (RBF or a conflict that confirmed):
+		// the loser and its descendants leave the wallet.
+		if o.SpentBy != "" && o.SpentBy != id && o.SpentHeight == 0 {
+			if err := s.dropConflicted(btx, o.SpentBy, id); err != nil {
+				return false, err
+			}
+		}
 		o.SpentBy, o.SpentHeight = id, height
 		if err := s.outputs.PutTx(btx, key, o); err != nil {
 			return false, err
 		}
 	}
+	coinbase := blockchain.IsCoinBaseTx(tx)
 	for i, out := range tx.TxOut {
-		sc, ok := s.scripts[string(out.PkScript)]
+		sc, ok := s.script(out.PkScript)
 		if !ok {
 			continue
 		}
@@ -241,7 +289,8 @@ func (s *Store) applyTx(btx *bbolt.Tx, tx *wire.MsgTx, height int32, seen time.T
 			return false, err
 		}
 		if !ok {
-			o = Output{OutPoint: key, Value: out.Value, PkScript: hex.EncodeToString(out.PkScript), Path: sc.Path, Type: sc.Type}
+			o = Output{OutPoint: key, Value: out.Value, PkScript: hex.EncodeToString(out.PkScript), Path: sc.Path, Type: sc.Type,
+				Coinbase: coinbase}
 		}
 		o.Height = height
 		if err := s.outputs.PutTx(btx, key, o); err != nil {
@@ -258,8 +307,108 @@ func (s *Store) applyTx(btx *bbolt.Tx, tx *wire.MsgTx, height int32, seen time.T
 	if !ok {
 		e = Entry{TxID: id, FirstSeen: seen.UTC()}
 	}
-	e.Received, e.Sent, e.Height = received, sent, height
-	return true, s.history.PutTx(btx, id, e)
+	e.Received, e.Sent, e.Height, e.ReplacedBy = received, sent, height, ""
+	if err := s.history.PutTx(btx, id, e); err != nil {
+		return false, err
+	}
+	var raw bytes.Buffer
+	if err := tx.Serialize(&raw); err != nil {
+		return false, err
+	}
+	return true, s.txs.PutTx(btx, id, hex.EncodeToString(raw.Bytes()))
+}
+
+// dropConflicted removes the unconfirmed transaction txid, which lost an input to by, and
+// its unconfirmed descendants: their outputs are deleted, the outputs they spent are
+// unspent again, and their history entries are marked ReplacedBy.
+func (s *Store) dropConflicted(btx *bbolt.Tx, txid, by string) error {
+	queue := []string{txid}
+	seen := map[string]bool{}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		e, ok, err := s.history.GetTx(btx, id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if e.Height > 0 {
+				continue // confirmed: not ours to drop
+			}
+			e.ReplacedBy = by
+			if err := s.history.PutTx(btx, id, e); err != nil {
+				return err
+			}
+		}
+		var del []string
+		var unspend []Output
+		err = s.outputs.ForEachTx(btx, func(k string, o Output) error {
+			switch {
+			case o.OutPoint[:64] == id:
+				del = append(del, k)
+				if o.SpentBy != "" {
+					queue = append(queue, o.SpentBy)
+				}
+			case o.SpentBy == id:
+				o.SpentBy, o.SpentHeight = "", 0
+				unspend = append(unspend, o)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range del {
+			if err := s.outputs.DeleteTx(btx, k); err != nil {
+				return err
+			}
+		}
+		for _, o := range unspend {
+			if err := s.outputs.PutTx(btx, o.OutPoint, o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Tx returns a wallet transaction as last seen (with its witnesses when the source had them).
+func (s *Store) Tx(txid string) (*wire.MsgTx, bool, error) {
+	raw, ok, err := s.txs.Get(txid)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	b, err := hex.DecodeString(raw)
+	if err != nil {
+		return nil, false, fmt.Errorf("wallet: tx %s: %w", txid, err)
+	}
+	tx := wire.NewMsgTx(2)
+	if err := tx.Deserialize(bytes.NewReader(b)); err != nil {
+		return nil, false, fmt.Errorf("wallet: tx %s: %w", txid, err)
+	}
+	return tx, true, nil
+}
+
+// Entry returns the history entry of a wallet transaction.
+func (s *Store) Entry(txid string) (Entry, bool, error) {
+	e, ok, err := s.history.Get(txid)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("wallet: entry %s: %w", txid, err)
+	}
+	return e, ok, nil
+}
+
+// Output returns one of the wallet's outputs (spent or not) by outpoint (txid:index).
+func (s *Store) Output(outpoint string) (Output, bool, error) {
+	o, ok, err := s.outputs.Get(outpoint)
+	if err != nil {
+		return Output{}, false, fmt.Errorf("wallet: output %s: %w", outpoint, err)
+	}
+	return o, ok, nil
 }
 
 // DisconnectBlock undoes the tip block, which must have the given hash: the wallet

@@ -27,7 +27,7 @@ func openStore(t *testing.T, path string) (*Store, *storage.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(db, Scripts{
+	s, err := OpenStore(db, Scripts{
 		string(wpkh(1)): {Path: keys.Path{84 | 1<<31, 1 << 31, 1 << 31, 0, 0}, Type: keys.ScriptWPKH},
 		string(wpkh(2)): {Path: keys.Path{84 | 1<<31, 1 << 31, 1 << 31, 1, 0}, Type: keys.ScriptWPKH},
 	})
@@ -177,4 +177,71 @@ func TestStoreRBFReplacesSpender(t *testing.T) {
 		t.Fatalf("outputs %+v, %v; want spent by the bump", outs, err)
 	}
 	wantBalance(t, s, 0, 0)
+}
+
+// TestStoreReplacementDropsDescendants: a bump that spends one of the original's two
+// inputs replaces it; the original's change, the child that spent it, and the child's
+// output leave the wallet, and the original's other input is unspent again.
+func TestStoreReplacementDropsDescendants(t *testing.T) {
+	s, db := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	defer db.Close()
+	fund := payTx([]wire.OutPoint{{Index: 1}}, wpkh(1), 50_000, wpkh(1), 30_000)
+	if _, err := s.ConnectBlock(block(10, chainhash.Hash{}, fund)); err != nil {
+		t.Fatal(err)
+	}
+	a, b := wire.OutPoint{Hash: fund.TxHash(), Index: 0}, wire.OutPoint{Hash: fund.TxHash(), Index: 1}
+	orig := payTx([]wire.OutPoint{a, b}, wpkh(9), 60_000, wpkh(2), 19_000)
+	child := payTx([]wire.OutPoint{{Hash: orig.TxHash(), Index: 1}}, wpkh(2), 18_000)
+	bump := payTx([]wire.OutPoint{a}, wpkh(9), 45_000, wpkh(2), 4_000)
+	for _, tx := range []*wire.MsgTx{orig, child} {
+		if _, err := s.AddMempoolTx(tx, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantBalance(t, s, 0, 18_000)
+	if _, err := s.AddMempoolTx(bump, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	wantBalance(t, s, 30_000, 4_000)
+	for _, id := range []string{orig.TxHash().String(), child.TxHash().String()} {
+		e, ok, err := s.Entry(id)
+		if err != nil || !ok || e.ReplacedBy != bump.TxHash().String() {
+			t.Fatalf("entry %s: %+v %v %v", id, e, ok, err)
+		}
+	}
+	outs, _ := s.Outputs(false)
+	for _, o := range outs {
+		if id := o.OutPoint[:64]; id == orig.TxHash().String() || id == child.TxHash().String() {
+			t.Fatalf("output of a replaced transaction left: %+v", o)
+		}
+	}
+	// The original comes back (mined after all): the bump is the one replaced now.
+	if _, err := s.ConnectBlock(block(11, mustTip(t, s), orig)); err != nil {
+		t.Fatal(err)
+	}
+	wantBalance(t, s, 19_000, 0)
+	if e, _, _ := s.Entry(orig.TxHash().String()); e.ReplacedBy != "" || e.Height != 11 {
+		t.Fatalf("original after it confirmed %+v", e)
+	}
+	if e, _, _ := s.Entry(bump.TxHash().String()); e.ReplacedBy != orig.TxHash().String() {
+		t.Fatalf("bump after the original confirmed %+v", e)
+	}
+	// A late mempool copy of a confirmed transaction changes nothing.
+	if _, err := s.AddMempoolTx(orig, t0); err != nil {
+		t.Fatal(err)
+	}
+	wantBalance(t, s, 19_000, 0)
+}
+
+func mustTip(t *testing.T, s *Store) chainhash.Hash {
+	t.Helper()
+	tip, ok, err := s.Tip()
+	if err != nil || !ok {
+		t.Fatal("no tip", err)
+	}
+	h, err := chainhash.NewHashFromStr(tip.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *h
 }
