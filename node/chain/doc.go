@@ -1,8 +1,9 @@
 // Package chain is the box's source of blockchain data: the Backend interface the wallet
 // uses, and RPC, its implementation on top of a full node (bitcoind or btcd) reached over
-// JSON-RPC. The built-in P2P light client (to come, on btcd's peer and wire packages)
-// implements the same interface, so the owner's choice in the setup page between "my own
-// node" and "built-in light client" changes nothing above this package.
+// JSON-RPC. The built-in P2P light client (package node/p2p, on btcd's peer and wire
+// packages) implements the same interface, so the owner's choice in the setup page between
+// "my own node" and "built-in light client" (package node/backend) changes nothing above
+// this package.
 //
 // # The interface
 //
@@ -73,4 +74,41 @@
 // apply to idempotent calls (all reads) and only for transient errors (ErrNodeDown,
 // ErrSyncing while the node warms up). Broadcast is not retried: the wallet owns that
 // decision.
+//
+// # Optional capabilities
+//
+// Beyond Backend, a backend may implement the interfaces of optional.go, which users find
+// with a type assertion. RPC implements two of them:
+//
+//   - MempoolWatcher: WatchMempool polls getrawmempool every Config.PollInterval and fetches
+//     each txid not seen yet with getrawtransaction (which serves mempool transactions
+//     without -txindex), at most 500 per poll, delivering each transaction once. It remembers
+//     only the txids still in the mempool, so its memory follows the node's mempool.
+//     Transactions already in the mempool when the watch starts are delivered too.
+//   - MempoolFeeEstimator: MempoolFeeRate reads getrawmempool verbose, streaming the answer
+//     into 16 bytes per transaction. btcd gives "fee" and "size"/"vsize"; bitcoind gives
+//     "fees": {"base"} and "vsize" (older versions "fee", and before 0.19 a virtual "size"):
+//     fees.base is preferred to fee, vsize to weight/4 to size. The transactions are sorted
+//     by their own fee rate (no ancestor packages), the walk goes down target × BlockVSize
+//     (1,000,000 vB) and returns the rate it reaches, at least MinRelayFeeRate, which is
+//     also the answer for a mempool shallower than that. An unreadable mempool is
+//     ErrFeeUnavailable (with the cause's category, such as ErrNodeDown).
+//
+// The light client (node/p2p) implements PeerReporter and MempoolWatcher.
+//
+// # Filter matching
+//
+// MatchFilter asks gcs's MatchAny whether any of the wallet's scripts is in a block's
+// filter: one pass over the filter for all scripts (gcs picks a sorted merge or a hash
+// join), instead of one Match per script, each decoding the filter from the start. With a
+// filter of 2,000 random output scripts (5,266 bytes) and 1,000 wallet scripts that are not
+// in it, BenchmarkMatchFilter measures both in the same run (go test ./node/chain -run '^$'
+// -bench MatchFilter -benchmem -count 6, 2-core AMD EPYC, medians): MatchAny 0.21 ms,
+// 1,000 single Match calls 45 ms, a ratio of about 1:215 (an earlier run on the idle
+// machine, -count 3: 0.23 ms against 40.6 ms, 1:175); MatchAny allocates 43 KB, the single
+// calls 5.4 MB. For 1,000 scripts gcs's MatchAny takes its hash join (0.30 ms alone); its
+// sorted merge (ZipMatchAny) measured 0.19 ms.
+//
+// DecodeFilter is the decoder for filters from nodes and peers: it bounds the size and
+// refuses filters claiming more elements than their bits can hold.
 package chain

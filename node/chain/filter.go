@@ -39,6 +39,17 @@ func decodeFilter(raw []byte) (*gcs.Filter, error) {
 	return f, nil
 }
 
+// DecodeFilter parses a serialized BIP158 basic filter received from a node or a peer,
+// refusing one larger than any block allows or one that claims more elements than its
+// bytes can hold (which would make matching allocate and work for nothing).
+func DecodeFilter(raw []byte) (*gcs.Filter, error) {
+	f, err := decodeFilter(raw)
+	if err != nil {
+		return nil, fmt.Errorf("chain: %w", err)
+	}
+	return f, nil
+}
+
 // parseBlockFilterResult decodes the hex fields of bitcoind's getblockfilter answer.
 func parseBlockFilterResult(filterHex, headerHex string) ([]byte, chainhash.Hash, error) {
 	raw, err := hex.DecodeString(filterHex)

@@ -101,6 +101,8 @@ type RPC struct {
 	verified  atomic.Bool    // network checked since the last loss of contact
 	kind      atomic.Int32   // backendUnknown, backendBtcd, backendBitcoind
 	feeMethod atomic.Int32   // feeUnknown, feeSmart, feeLegacy
+
+	blockVSize int64 // mempool depth of one block for MempoolFeeRate (BlockVSize; tests lower it)
 }
 
 const (
@@ -129,11 +131,12 @@ func NewRPC(cfg Config) (*RPC, error) {
 		return nil, fmt.Errorf("chain: rpc config: host %q: %w", cfg.Host, err)
 	}
 	r := &RPC{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "chain.rpc", "host", cfg.Host),
-		addr:     addr,
-		pool:     make(chan *rpcclient.Client, cfg.PoolSize),
-		closedCh: make(chan struct{}),
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "chain.rpc", "host", cfg.Host),
+		addr:       addr,
+		pool:       make(chan *rpcclient.Client, cfg.PoolSize),
+		closedCh:   make(chan struct{}),
+		blockVSize: BlockVSize,
 	}
 	for range cfg.PoolSize {
 		c, err := r.newClient()

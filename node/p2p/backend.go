@@ -10,9 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcjson"
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/gcs"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -120,15 +118,19 @@ func (m *Manager) hasFilter(block chainhash.Hash) bool {
 
 // Backend serves chain.Backend from the light client: headers, filters and the best chain
 // come from the validated header chain and the stored filters, blocks are fetched from a
-// peer on demand (getdata) and checked against their header's merkle root, and
-// transactions are sent to every connected peer.
+// peer on demand (getdata) and checked against their header (merkle root, btcd's block
+// sanity checks, witness commitment), and transactions are sent to every connected peer.
+//
+// It also implements chain.PeerReporter and chain.MempoolWatcher (transactions announced by
+// the peers, see Manager.WatchMempool).
 //
 // Limits of a light client, reported as errors rather than guessed: EstimateFee always fails
-// with chain.ErrFeeUnavailable (the light client sees no mempool and keeps no fee
-// statistics yet); Broadcast cannot see a peer's mempool, so it relies on btcd's reject
-// messages (a tx a peer neither rejects nor drops counts as broadcast). A peer of another
-// network fails the version handshake (wrong magic), so it shows as no peer (ErrNodeDown)
-// rather than ErrWrongNetwork; our headers start at Params' genesis.
+// with chain.ErrFeeUnavailable (the transactions it sees come without the values of their
+// inputs, so their fees are unknown, and it keeps no fee statistics yet); Broadcast cannot
+// see a peer's mempool, so it relies on btcd's reject messages (a tx a peer neither rejects
+// nor drops counts as broadcast). A peer of another network fails the version handshake
+// (wrong magic), so it shows as no peer (ErrNodeDown) rather than ErrWrongNetwork; our
+// headers start at Params' genesis.
 type Backend struct {
 	m      *Manager
 	cancel context.CancelFunc
@@ -137,7 +139,11 @@ type Backend struct {
 	once   sync.Once
 }
 
-var _ chain.Backend = (*Backend)(nil)
+var (
+	_ chain.Backend        = (*Backend)(nil)
+	_ chain.PeerReporter   = (*Backend)(nil)
+	_ chain.MempoolWatcher = (*Backend)(nil)
+)
 
 // NewBackend creates a Manager from cfg and runs it until Close.
 func NewBackend(cfg Config) (*Backend, error) {
@@ -295,8 +301,7 @@ func (b *Backend) BlockByHash(ctx context.Context, hash chainhash.Hash) (*wire.M
 	if err := b.check(ctx, op); err != nil {
 		return nil, err
 	}
-	hdr, _, _, ok := b.m.chain.Header(hash)
-	if !ok {
+	if _, _, _, ok := b.m.chain.Header(hash); !ok {
 		return nil, cerr(op, chain.ErrNotFound, "block %v: unknown header", hash)
 	}
 	peers := b.m.connectedPeers()
@@ -306,7 +311,7 @@ func (b *Backend) BlockByHash(ctx context.Context, hash chainhash.Hash) (*wire.M
 	var errs []error
 	notFound := 0
 	for addr, p := range peers {
-		blk, err := b.fetchBlock(ctx, addr, p, hash, hdr)
+		blk, err := b.fetchBlock(ctx, addr, p, hash)
 		if err == nil {
 			return blk, nil
 		}
@@ -325,7 +330,7 @@ func (b *Backend) BlockByHash(ctx context.Context, hash chainhash.Hash) (*wire.M
 	return nil, &chain.Error{Op: op, Host: "p2p", Kind: kind, Err: errors.Join(errs...)}
 }
 
-func (b *Backend) fetchBlock(ctx context.Context, addr string, p *peer.Peer, hash chainhash.Hash, hdr wire.BlockHeader) (*wire.MsgBlock, error) {
+func (b *Backend) fetchBlock(ctx context.Context, addr string, p *peer.Peer, hash chainhash.Hash) (*wire.MsgBlock, error) {
 	got := make(chan wire.Message, 1)
 	untap := b.m.hub.addTap(func(from string, msg wire.Message) {
 		if from != addr {
@@ -360,13 +365,9 @@ func (b *Backend) fetchBlock(ctx context.Context, addr string, p *peer.Peer, has
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", addr, chain.ErrNotFound)
 	}
-	txs := make([]*btcutil.Tx, len(blk.Transactions))
-	for i, tx := range blk.Transactions {
-		txs[i] = btcutil.NewTx(tx)
-	}
-	if root := blockchain.CalcMerkleRoot(txs, false); root != hdr.MerkleRoot {
-		b.m.misbehave(addr, p, b.m.cfg.BanThreshold, "block merkle root mismatch")
-		return nil, fmt.Errorf("%s: block %v: merkle root mismatch", addr, hash)
+	if err := checkBlock(blk, hash, b.m.cfg.Params, b.m.chain.clock); err != nil {
+		b.m.misbehave(addr, p, b.m.cfg.BanThreshold, err.Error())
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	b.m.st.blocks.Add(1)
 	return blk, nil
@@ -636,4 +637,32 @@ func (b *Backend) Close() error {
 		<-b.done
 	})
 	return nil
+}
+
+// Peers implements chain.PeerReporter: the peers with a completed handshake, by address,
+// with the height they reported (or announced since) and their misbehaviour score. The
+// light client only dials out, so no peer is inbound. After Close it is empty.
+func (b *Backend) Peers() []chain.Peer {
+	if b.isClosed() {
+		return nil
+	}
+	ps := b.m.connectedPeers()
+	out := make([]chain.Peer, 0, len(ps))
+	for addr, p := range ps {
+		out = append(out, chain.Peer{Addr: addr, Agent: p.UserAgent(),
+			Height: max(p.LastBlock(), p.StartingHeight()), Score: b.m.Score(addr), Inbound: p.Inbound()})
+	}
+	slices.SortFunc(out, func(a, b chain.Peer) int { return strings.Compare(a.Addr, b.Addr) })
+	return out
+}
+
+// WatchMempool implements chain.MempoolWatcher with the transactions the peers announce
+// (Manager.WatchMempool): each is delivered once, until ctx ends or the backend is closed,
+// then the channel is closed. Transactions already in the peers' mempools when the watch
+// starts are not announced again and so are not delivered.
+func (b *Backend) WatchMempool(ctx context.Context) (<-chan *wire.MsgTx, error) {
+	if err := b.check(ctx, "watchmempool"); err != nil {
+		return nil, err
+	}
+	return b.m.txr.subscribe(ctx, b.closed), nil
 }

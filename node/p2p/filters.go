@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/btcsuite/btcd/blockchain"
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/gcs"
 	"github.com/btcsuite/btcd/btcutil/gcs/builder"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
+
+	"github.com/anya-edge/anya/node/chain"
 )
 
 // FilterHeader is the stored basic filter header of block.
@@ -133,14 +133,10 @@ func (m *Manager) fetchFilterHeaders(ctx context.Context, c *conn, start, stop i
 		m.misbehave(c.addr, c.p, m.cfg.BanThreshold/2, "cfheaders do not connect to our filter header chain")
 		return fmt.Errorf("p2p: %s: cfheaders at %d do not connect", c.addr, start)
 	}
-	blocks := make([]chainhash.Hash, len(cf.FilterHashes))
-	headers := make([]chainhash.Hash, len(cf.FilterHashes))
-	for i, fhash := range cf.FilterHashes {
-		var buf [2 * chainhash.HashSize]byte
-		copy(buf[:], fhash[:])
-		copy(buf[chainhash.HashSize:], prev[:])
-		prev = chainhash.DoubleHashH(buf[:])
-		blocks[i], headers[i] = mustHash(m, start+int32(i)), prev
+	headers := chainFilterHeaders(prev, cf.FilterHashes)
+	blocks := make([]chainhash.Hash, len(headers))
+	for i := range blocks {
+		blocks[i] = mustHash(m, start+int32(i))
 	}
 	if m.store != nil {
 		if err := m.store.putFilterHeaders(blocks, headers); err != nil {
@@ -155,9 +151,36 @@ func (m *Manager) fetchFilterHeaders(ctx context.Context, c *conn, start, stop i
 	return nil
 }
 
+// chainFilterHeaders derives the filter headers of consecutive blocks from their filter
+// hashes (BIP157: header = double-SHA256(filter hash || previous header)).
+func chainFilterHeaders(prev chainhash.Hash, hashes []*chainhash.Hash) []chainhash.Hash {
+	out := make([]chainhash.Hash, 0, len(hashes))
+	for _, fhash := range hashes {
+		var buf [2 * chainhash.HashSize]byte
+		if fhash != nil {
+			copy(buf[:], fhash[:])
+		}
+		copy(buf[chainhash.HashSize:], prev[:])
+		prev = chainhash.DoubleHashH(buf[:])
+		out = append(out, prev)
+	}
+	return out
+}
+
 func (m *Manager) fetchFilters(ctx context.Context, c *conn, start, stop int32) error {
 	stopHash := mustHash(m, stop)
 	c.p.QueueMessage(wire.NewMsgGetCFilters(wire.GCSFilterRegular, uint32(start), &stopHash), nil)
+	// A filter is recorded only once the wallet's block of it (if any) is delivered, in
+	// height order, so that a peer that fails to deliver the block makes the filter (and
+	// the block) be fetched again, from another peer if need be. Blocks are fetched after
+	// the whole batch of filters has arrived, since the replies would otherwise mix; the
+	// filters after the first match wait for them.
+	type verified struct {
+		s     Stamp
+		data  []byte
+		match bool
+	}
+	var pending []verified
 	for h := start; h <= stop; h++ {
 		want := mustHash(m, h)
 		msg, err := m.await(ctx, c, m.cfg.Timeout, func(msg wire.Message) bool { _, ok := msg.(*wire.MsgCFilter); return ok })
@@ -166,66 +189,98 @@ func (m *Manager) fetchFilters(ctx context.Context, c *conn, start, stop int32) 
 		}
 		m.st.cfilters.Add(1)
 		cf := msg.(*wire.MsgCFilter)
-		if cf.BlockHash != want || cf.FilterType != wire.GCSFilterRegular {
-			m.misbehave(c.addr, c.p, m.cfg.BanThreshold, "unexpected cfilter")
-			return fmt.Errorf("p2p: %s: cfilter for %v, want %v", c.addr, cf.BlockHash, want)
-		}
-		f, err := gcs.FromNBytes(builder.DefaultP, builder.DefaultM, cf.Data)
-		if err != nil {
-			m.misbehave(c.addr, c.p, m.cfg.BanThreshold, "undecodable cfilter")
-			return fmt.Errorf("p2p: %s: cfilter %v: %w", c.addr, want, err)
-		}
-		prev, err := m.prevFilterHeader(h)
+		f, err := m.verifyFilter(c, cf, h, want)
 		if err != nil {
 			return err
 		}
-		got, err := builder.MakeHeaderForFilter(f, prev)
+		match, err := m.matches(want, f)
 		if err != nil {
-			return fmt.Errorf("p2p: filter header %v: %w", want, err)
+			return err
 		}
-		if exp, _ := m.FilterHeader(want); got != exp {
-			m.misbehave(c.addr, c.p, m.cfg.BanThreshold, "cfilter does not match its filter header")
-			return fmt.Errorf("p2p: %s: cfilter %v does not match its header", c.addr, want)
-		}
-		if m.store != nil {
-			if err := m.store.putFilter(want, cf.Data); err != nil {
+		v := verified{s: Stamp{Height: h, Hash: want}, data: cf.Data, match: match}
+		if len(pending) == 0 && !match {
+			if err := m.recordFilter(v.s.Hash, v.data); err != nil {
 				return err
 			}
+			continue
 		}
-		m.fmu.Lock()
-		m.haveF[want] = true
-		m.fmu.Unlock()
-		m.hub.notify()
-		if err := m.matchAndFetch(ctx, c, Stamp{Height: h, Hash: want}, f); err != nil {
+		pending = append(pending, v)
+	}
+	for _, v := range pending {
+		if v.match {
+			blk, err := m.FetchBlock(ctx, c, v.s.Hash)
+			if err != nil {
+				return err
+			}
+			m.cfg.OnBlock(v.s, blk)
+		}
+		if err := m.recordFilter(v.s.Hash, v.data); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// matchAndFetch fetches the block when its filter matches one of the wallet's scripts and
-// checks the block against its header (hash and merkle root).
-func (m *Manager) matchAndFetch(ctx context.Context, c *conn, s Stamp, f *gcs.Filter) error {
-	if m.cfg.Scripts == nil || m.cfg.OnBlock == nil {
-		return nil
+// verifyFilter checks a cfilter from c's peer for the block want at height h: the block
+// and filter type asked for, a filter that decodes (chain.DecodeFilter) and that hashes to
+// the filter header we hold for it. A peer that fails misbehaves.
+func (m *Manager) verifyFilter(c *conn, cf *wire.MsgCFilter, h int32, want chainhash.Hash) (*gcs.Filter, error) {
+	if cf.BlockHash != want || cf.FilterType != wire.GCSFilterRegular {
+		m.misbehave(c.addr, c.p, m.cfg.BanThreshold, "unexpected cfilter")
+		return nil, fmt.Errorf("p2p: %s: cfilter for %v, want %v", c.addr, cf.BlockHash, want)
 	}
-	scripts := m.cfg.Scripts()
-	if len(scripts) == 0 || f.N() == 0 {
-		return nil
-	}
-	match, err := f.MatchAny(builder.DeriveKey(&s.Hash), scripts)
-	if err != nil || !match {
-		return err
-	}
-	blk, err := m.FetchBlock(ctx, c, s.Hash)
+	f, err := chain.DecodeFilter(cf.Data)
 	if err != nil {
-		return err
+		m.misbehave(c.addr, c.p, m.cfg.BanThreshold, "undecodable cfilter")
+		return nil, fmt.Errorf("p2p: %s: cfilter %v: %w", c.addr, want, err)
 	}
-	m.cfg.OnBlock(s, blk)
+	prev, err := m.prevFilterHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	got, err := builder.MakeHeaderForFilter(f, prev)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: filter header %v: %w", want, err)
+	}
+	if exp, _ := m.FilterHeader(want); got != exp {
+		m.misbehave(c.addr, c.p, m.cfg.BanThreshold, "cfilter does not match its filter header")
+		return nil, fmt.Errorf("p2p: %s: cfilter %v does not match its header", c.addr, want)
+	}
+	return f, nil
+}
+
+// recordFilter stores a verified filter and wakes the subscriptions.
+func (m *Manager) recordFilter(block chainhash.Hash, data []byte) error {
+	if m.store != nil {
+		if err := m.store.putFilter(block, data); err != nil {
+			return err
+		}
+	}
+	m.fmu.Lock()
+	m.haveF[block] = true
+	m.fmu.Unlock()
+	m.hub.notify()
 	return nil
 }
 
-// FetchBlock asks c's peer for a block and checks it against its header.
+// matches reports whether the block's filter matches one of the wallet's scripts (gcs
+// MatchAny with the block-hash key); false without Config.Scripts and OnBlock.
+func (m *Manager) matches(block chainhash.Hash, f *gcs.Filter) (bool, error) {
+	if m.cfg.Scripts == nil || m.cfg.OnBlock == nil || f.N() == 0 {
+		return false, nil
+	}
+	scripts := m.cfg.Scripts()
+	if len(scripts) == 0 {
+		return false, nil
+	}
+	ok, err := f.MatchAny(builder.DeriveKey(&block), scripts)
+	if err != nil {
+		return false, fmt.Errorf("p2p: match filter of %v: %w", block, err)
+	}
+	return ok, nil
+}
+
+// FetchBlock asks c's peer for a block and checks it against its header (checkBlock).
 func (m *Manager) FetchBlock(ctx context.Context, c *conn, hash chainhash.Hash) (*wire.MsgBlock, error) {
 	gd := wire.NewMsgGetData()
 	if err := gd.AddInvVect(wire.NewInvVect(wire.InvTypeWitnessBlock, &hash)); err != nil {
@@ -249,13 +304,9 @@ func (m *Manager) FetchBlock(ctx context.Context, c *conn, hash chainhash.Hash) 
 		return nil, fmt.Errorf("p2p: %s: block %v not found", c.addr, hash)
 	}
 	m.st.blocks.Add(1)
-	txs := make([]*btcutil.Tx, len(blk.Transactions))
-	for i, tx := range blk.Transactions {
-		txs[i] = btcutil.NewTx(tx)
-	}
-	if root := blockchain.CalcMerkleRoot(txs, false); root != blk.Header.MerkleRoot {
-		m.misbehave(c.addr, c.p, m.cfg.BanThreshold, "block merkle root mismatch")
-		return nil, fmt.Errorf("p2p: %s: block %v: merkle root mismatch", c.addr, hash)
+	if err := checkBlock(blk, hash, m.cfg.Params, m.chain.clock); err != nil {
+		m.misbehave(c.addr, c.p, m.cfg.BanThreshold, err.Error())
+		return nil, fmt.Errorf("p2p: %s: %w", c.addr, err)
 	}
 	return blk, nil
 }

@@ -19,11 +19,18 @@ import (
 	"github.com/anya-edge/anya/storage"
 )
 
-// Config configures a Manager. Params and Peers are required.
+// Config configures a Manager. Params is required.
 type Config struct {
 	Params *chaincfg.Params
-	// Peers are host:port addresses of the peers to keep connected.
+	// Peers are host:port addresses of the peers to keep connected. When empty, peers are
+	// found through Params.DNSSeeds (see Resolver and TargetPeers).
 	Peers []string
+	// Resolver looks up the DNS seeds (nil: net.DefaultResolver). Tests point it at a DNS
+	// server of their own.
+	Resolver *net.Resolver
+	// TargetPeers is how many peers found through the DNS seeds are kept connected
+	// (default 4).
+	TargetPeers int
 	// DB persists headers and filters (subsystem "p2p"); nil keeps them in memory.
 	DB     *storage.DB
 	Logger *slog.Logger
@@ -57,10 +64,17 @@ type Stats struct {
 	CFHeadersMsgs, CFilters  int64
 	Blocks, GetHeadersSent   int64
 	Handshakes, Disconnected int64
+	// Transaction relay: transactions announced (inv), requested after an inv, refused by
+	// the per-peer limits, delivered to watchers, received without a request, and
+	// deliveries lost to full watcher channels.
+	TxAnnounced, TxRequested, TxRefused, Txs, TxUnrequested, TxDropped int64
+	// SeedLookups counts DNS seed queries that returned addresses.
+	SeedLookups int64
 }
 
 type stats struct {
 	headersMsgs, headers, cfheadersMsgs, cfilters, blocks, getheaders, handshakes, disconnected atomic.Int64
+	txAnnounced, txInvs, txInvsDropped, txs, txsUnrequested, txsDropped, seedLookups            atomic.Int64
 }
 
 // Manager keeps connections to the configured peers, syncs and validates headers and
@@ -85,7 +99,8 @@ type Manager struct {
 	fh       map[chainhash.Hash]chainhash.Hash // block → basic filter header
 	haveF    map[chainhash.Hash]bool           // blocks whose filter is stored
 
-	hub hub // taps on peer messages and change notifications (backend.go)
+	hub hub      // taps on peer messages and change notifications (backend.go)
+	txr *txRelay // transaction relay for WatchMempool (mempool.go)
 }
 
 // New loads the stored chain (if cfg.DB is set) and returns a Manager; Run connects.
@@ -111,9 +126,16 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	if cfg.TargetPeers <= 0 {
+		cfg.TargetPeers = 4
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "p2p"),
 		scores: map[string]int{}, banned: map[string]time.Time{}, peers: map[string]*peer.Peer{},
 		running: map[string]bool{}, fh: map[chainhash.Hash]chainhash.Hash{}, haveF: map[chainhash.Hash]bool{}}
+	m.txr = newTxRelay(m)
 	if cfg.DB != nil {
 		st, err := openStore(cfg.DB)
 		if err != nil {
@@ -166,7 +188,10 @@ func (m *Manager) Stats() Stats {
 	return Stats{HeadersMsgs: m.st.headersMsgs.Load(), Headers: m.st.headers.Load(),
 		CFHeadersMsgs: m.st.cfheadersMsgs.Load(), CFilters: m.st.cfilters.Load(),
 		Blocks: m.st.blocks.Load(), GetHeadersSent: m.st.getheaders.Load(),
-		Handshakes: m.st.handshakes.Load(), Disconnected: m.st.disconnected.Load()}
+		Handshakes: m.st.handshakes.Load(), Disconnected: m.st.disconnected.Load(),
+		TxAnnounced: m.st.txAnnounced.Load(), TxRequested: m.st.txInvs.Load(), TxRefused: m.st.txInvsDropped.Load(), Txs: m.st.txs.Load(),
+		TxUnrequested: m.st.txsUnrequested.Load(), TxDropped: m.st.txsDropped.Load(),
+		SeedLookups: m.st.seedLookups.Load()}
 }
 
 // Score is the misbehaviour score of the peer at addr.
@@ -196,13 +221,25 @@ func (m *Manager) Connected() []string {
 	return out
 }
 
-// Run connects to the configured peers and keeps them connected until ctx ends.
+// Run connects to the configured peers, or to peers found through the DNS seeds when none
+// are configured, and keeps them connected until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.runCtx = ctx
 	m.mu.Unlock()
 	for _, a := range m.cfg.Peers {
 		m.AddPeer(a)
+	}
+	switch {
+	case len(m.cfg.Peers) > 0:
+	case len(m.cfg.Params.DNSSeeds) == 0:
+		m.log.Warn("no peers configured and the network has no DNS seeds", "network", m.cfg.Params.Name)
+	default:
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.discover(ctx)
+		}()
 	}
 	<-ctx.Done()
 	m.wg.Wait()
@@ -281,6 +318,21 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// watchedConn records whether reading the socket failed, which tells a connection that
+// broke (no fault of the peer) from bytes that arrived but do not decode (misbehaviour).
+type watchedConn struct {
+	net.Conn
+	readErr atomic.Bool
+}
+
+func (c *watchedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.readErr.Store(true)
+	}
+	return n, err
+}
+
 // conn is one live connection: the btcd peer and the messages its listeners forwarded.
 type conn struct {
 	addr   string
@@ -303,6 +355,7 @@ func (c *conn) deliver(msg wire.Message) {
 func (m *Manager) session(ctx context.Context, addr string) (ok bool, err error) {
 	c := &conn{addr: addr, inbox: make(chan wire.Message, 64), done: make(chan struct{}), verack: make(chan struct{})}
 	var verackOnce sync.Once
+	var wc *watchedConn
 	pcfg := &peer.Config{
 		NewestBlock: func() (*chainhash.Hash, int32, error) {
 			t := m.chain.Tip()
@@ -311,7 +364,9 @@ func (m *Manager) session(ctx context.Context, addr string) (ok bool, err error)
 		UserAgentName:    "anya",
 		UserAgentVersion: "0.1",
 		ChainParams:      m.cfg.Params,
-		DisableRelayTx:   true,
+		// Announcements of transactions are governed by BIP133 fee filters instead (see
+		// txRelay): on while someone watches the mempool, off otherwise.
+		DisableRelayTx: false,
 		// Witness: peers then decode the witness transactions Backend.Broadcast sends.
 		Services:       wire.SFNodeWitness,
 		AllowSelfConns: m.cfg.allowSelfConns,
@@ -321,23 +376,36 @@ func (m *Manager) session(ctx context.Context, addr string) (ok bool, err error)
 			OnCFHeaders: func(_ *peer.Peer, msg *wire.MsgCFHeaders) { c.deliver(msg) },
 			OnCFilter:   func(_ *peer.Peer, msg *wire.MsgCFilter) { c.deliver(msg) },
 			OnBlock:     func(_ *peer.Peer, msg *wire.MsgBlock, _ []byte) { m.hub.tap(addr, msg); c.deliver(msg) },
-			OnNotFound:  func(_ *peer.Peer, msg *wire.MsgNotFound) { m.hub.tap(addr, msg); c.deliver(msg) },
-			OnReject:    func(_ *peer.Peer, msg *wire.MsgReject) { m.hub.tap(addr, msg) },
-			OnPong:      func(_ *peer.Peer, msg *wire.MsgPong) { m.hub.tap(addr, msg) },
-			OnInv: func(_ *peer.Peer, msg *wire.MsgInv) {
+			OnNotFound: func(_ *peer.Peer, msg *wire.MsgNotFound) {
+				m.txr.notFound(addr, msg)
+				m.hub.tap(addr, msg)
+				c.deliver(msg)
+			},
+			OnTx:     func(p *peer.Peer, msg *wire.MsgTx) { m.txr.onTx(addr, p, msg) },
+			OnReject: func(_ *peer.Peer, msg *wire.MsgReject) { m.hub.tap(addr, msg) },
+			OnPong:   func(_ *peer.Peer, msg *wire.MsgPong) { m.hub.tap(addr, msg) },
+			OnInv: func(p *peer.Peer, msg *wire.MsgInv) {
+				block := false
 				for _, iv := range msg.InvList {
 					if iv.Type == wire.InvTypeBlock || iv.Type == wire.InvTypeWitnessBlock {
-						c.inv.Store(true)
-						c.deliver(msg)
-						return
+						block = true
+						break
 					}
 				}
+				if block {
+					c.inv.Store(true)
+					c.deliver(msg)
+				}
+				m.txr.onInv(addr, p, msg)
 			},
 			OnRead: func(p *peer.Peer, _ int, _ wire.Message, err error) {
-				var me *wire.MessageError
-				if errors.As(err, &me) {
-					m.misbehave(addr, p, m.cfg.BanThreshold, "malformed message: "+me.Error())
+				// Bytes that arrived but do not make a message (bad magic, checksum or
+				// length, a payload that does not decode) are the peer's fault; a broken
+				// connection is not, nor are unknown commands (newer protocol features).
+				if err == nil || errors.Is(err, wire.ErrUnknownMessage) || wc == nil || wc.readErr.Load() {
+					return
 				}
+				m.misbehave(addr, p, m.cfg.BanThreshold, "malformed message: "+err.Error())
 			},
 		},
 	}
@@ -351,7 +419,8 @@ func (m *Manager) session(ctx context.Context, addr string) (ok bool, err error)
 	if err != nil {
 		return false, fmt.Errorf("p2p: dial %s: %w", addr, err)
 	}
-	p.AssociateConnection(nc)
+	wc = &watchedConn{Conn: nc}
+	p.AssociateConnection(wc)
 	go func() { p.WaitForDisconnect(); close(c.done) }()
 	defer func() {
 		p.Disconnect()
@@ -359,6 +428,7 @@ func (m *Manager) session(ctx context.Context, addr string) (ok bool, err error)
 		m.mu.Lock()
 		delete(m.peers, addr)
 		m.mu.Unlock()
+		m.txr.peerGone(addr)
 	}()
 	select {
 	case <-c.verack:
@@ -372,6 +442,7 @@ func (m *Manager) session(ctx context.Context, addr string) (ok bool, err error)
 	m.st.handshakes.Add(1)
 	m.mu.Lock()
 	m.peers[addr] = p
+	m.txr.sendFeeFilter(p, nil) // under m.mu: see txRelay.reconcile
 	m.mu.Unlock()
 	m.log.Info("peer connected", "peer", addr, "agent", p.UserAgent(), "height", p.StartingHeight(),
 		"services", p.Services())
@@ -426,9 +497,17 @@ func (m *Manager) await(ctx context.Context, c *conn, timeout time.Duration, wan
 // no more, validating and storing each batch.
 func (m *Manager) syncHeaders(ctx context.Context, c *conn) error {
 	for {
-		if err := c.p.PushGetHeadersMsg(m.chain.Locator(), &chainhash.Hash{}); err != nil {
-			return fmt.Errorf("p2p: %s: getheaders: %w", c.addr, err)
+		// Not peer.PushGetHeadersMsg: it silently drops a request with the same locator as
+		// the previous one, which is exactly what a block announcement at an unchanged tip
+		// (or after headers that did not connect) needs to send, and the reply would never
+		// come.
+		gh := wire.NewMsgGetHeaders()
+		for _, h := range m.chain.Locator() {
+			if err := gh.AddBlockLocatorHash(h); err != nil {
+				return fmt.Errorf("p2p: %s: getheaders: %w", c.addr, err)
+			}
 		}
+		c.p.QueueMessage(gh, nil)
 		m.st.getheaders.Add(1)
 		msg, err := m.await(ctx, c, m.cfg.Timeout, func(msg wire.Message) bool { _, ok := msg.(*wire.MsgHeaders); return ok })
 		if err != nil {
