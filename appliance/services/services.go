@@ -14,7 +14,9 @@ import (
 	"github.com/anya-edge/anya/appliance/web"
 	"github.com/anya-edge/anya/hsm"
 	"github.com/anya-edge/anya/hsm/keys"
+	"github.com/anya-edge/anya/hsm/seal"
 	"github.com/anya-edge/anya/hsm/sign"
+	"github.com/anya-edge/anya/node/wallet"
 	"github.com/anya-edge/anya/storage"
 )
 
@@ -32,17 +34,29 @@ type Config struct {
 	TPM     string       // TPM device; "" means /dev/tpmrm0
 	// Ready is called once the page is being served, with the address it listens on.
 	Ready func(addr net.Addr)
+
+	// For tests: sealers replaces the seal providers found on the host, walletConfig
+	// adjusts the wallet service's configuration.
+	sealers      func(found map[string]seal.Sealer) map[string]seal.Sealer
+	walletConfig func(*wallet.Config)
+}
+
+// network is the wallet's network: mainnet unless cfg says otherwise.
+func network(cfg Config) keys.Network {
+	if !cfg.Network.Valid() {
+		return keys.Mainnet
+	}
+	return cfg.Network
 }
 
 // openCustody opens the key custody with the seal providers of this box and, when the wallet
 // is protected by the TPM alone, unlocks it.
 func openCustody(ctx context.Context, db *storage.DB, cfg Config) (*hsm.Custody, func(), error) {
-	network := cfg.Network
-	if !network.Valid() {
-		network = keys.Mainnet
-	}
 	sealers, closeSealers := detectSealers(cfg.Log, cfg.TPM)
-	custody, err := hsm.New(hsm.Config{DB: db, Network: network, Sealers: sealers, Log: cfg.Log, Policy: DefaultPolicy})
+	if cfg.sealers != nil {
+		sealers = cfg.sealers(sealers)
+	}
+	custody, err := hsm.New(hsm.Config{DB: db, Network: network(cfg), Sealers: sealers, Log: cfg.Log, Policy: DefaultPolicy})
 	if err != nil {
 		closeSealers()
 		return nil, nil, fmt.Errorf("open key custody: %w", err)
@@ -77,7 +91,18 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer closeSealers()
 	defer custody.Lock()
-	srv, err := web.New(web.Config{DB: db, System: cfg.System, Logger: cfg.Log, Version: cfg.Version, Wallet: custody})
+
+	// The wallet service follows the chain beside the page, until ctx ends; the database
+	// is closed only after it stopped.
+	node := newNodeService(db, custody, network(cfg), cfg.Log)
+	node.wcfg = cfg.walletConfig
+	nodeCtx, stopNode := context.WithCancel(ctx)
+	nodeDone := make(chan struct{})
+	go func() { defer close(nodeDone); node.run(nodeCtx) }()
+	defer func() { stopNode(); <-nodeDone }()
+
+	srv, err := web.New(web.Config{DB: db, System: cfg.System, Logger: cfg.Log, Version: cfg.Version, Wallet: custody,
+		Node: node})
 	if err != nil {
 		return fmt.Errorf("start web page: %w", err)
 	}

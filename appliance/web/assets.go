@@ -25,7 +25,8 @@ var staticRoot embed.FS
 func pageNames() []string {
 	return []string{"setup", "login", "status", "wait", "error",
 		"wallet-setup", "wallet-words", "wallet-confirm", "wallet-restore", "wallet-protect",
-		"wallet-sign", "wallet-review", "wallet-signed"}
+		"wallet-sign", "wallet-review", "wallet-signed",
+		"node", "node-backend", "node-receive", "node-send", "node-review", "node-sent", "node-history", "node-speedup"}
 }
 
 // templateFuncs are the functions the pages may call.

@@ -12,7 +12,9 @@ type fieldErrors map[string]string
 
 // fieldOrder is the order of the fields in the forms, for fieldErrors.String.
 var fieldOrder = []string{"password", "confirm", "name", "words", "mnemonic", "bip39_passphrase",
-	"protection", "passphrase", "pin", "recovery", "recovery_confirm", "psbt"}
+	"protection", "passphrase", "pin", "recovery", "recovery_confirm", "psbt",
+	"kind", "host", "user", "pass", "cookie_file", "cert", "no_tls", "peers",
+	"address", "amount", "label", "send_all", "fee_rate", "target", "lock_time", "relative_lock", "txid", "proposal"}
 
 // String joins the messages, in the order of the forms.
 func (e fieldErrors) String() string {
@@ -61,9 +63,19 @@ func (res loginResult) message() string {
 
 // login checks password for the client of r, within the guessing limits.
 func (s *Server) login(r *http.Request, password string) (loginResult, error) {
+	res, err := s.checkAdmin(r, password, "login")
+	if err == nil && res.ok {
+		s.log.Info("logged in", "client", clientAddr(r))
+	}
+	return res, err
+}
+
+// checkAdmin checks the admin password for the client of r, within the guessing limits; what
+// names the check in the log ("login", or an operation that asks for the password again).
+func (s *Server) checkAdmin(r *http.Request, password, what string) (loginResult, error) {
 	key := limitKey(r)
 	if wait, ok := s.limiter.attempt(key, s.now()); !ok {
-		s.log.Warn("login refused: too many wrong passwords", "client", clientAddr(r), "wait", wait.Round(time.Second))
+		s.log.Warn(what+" refused: too many wrong passwords", "client", clientAddr(r), "wait", wait.Round(time.Second))
 		return loginResult{wait: wait}, nil
 	}
 	h, found, err := s.admin.Get(keyPassword)
@@ -78,11 +90,10 @@ func (s *Server) login(r *http.Request, password string) (loginResult, error) {
 		return loginResult{}, err
 	}
 	if !ok {
-		s.log.Warn("login failed: wrong password", "client", clientAddr(r), "attempts", s.limiter.count(key))
+		s.log.Warn(what+" failed: wrong password", "client", clientAddr(r), "attempts", s.limiter.count(key))
 		return loginResult{}, nil
 	}
 	s.limiter.succeeded(key)
-	s.log.Info("logged in", "client", clientAddr(r))
 	return loginResult{ok: true}, nil
 }
 

@@ -60,6 +60,9 @@ type harness struct {
 	// on the same database, built by wallet.
 	wallet  func(db *storage.DB, logger *slog.Logger) *hsm.Custody
 	custody *hsm.Custody
+
+	// node, when set, is the Server's Config.Node.
+	node Node
 }
 
 func newHarness(t *testing.T) *harness {
@@ -111,6 +114,9 @@ func (h *harness) open() {
 	if h.wallet != nil {
 		h.custody = h.wallet(db, logger)
 		cfg.Wallet = h.custody
+	}
+	if h.node != nil {
+		cfg.Node = h.node
 	}
 	srv, err := New(cfg)
 	if err != nil {

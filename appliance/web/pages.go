@@ -17,6 +17,8 @@ type layoutData struct {
 	LoggedIn bool
 	CSRF     string
 	Narrow   bool // a single centered card: setup, login and messages
+	// Nav shows the links between the box's status and the wallet's pages.
+	Nav bool
 }
 
 type setupData struct {
@@ -57,6 +59,7 @@ func (s *Server) layout(r *http.Request, title string, narrow bool) layoutData {
 	}
 	if sess := sessionFrom(r.Context()); sess != nil {
 		l.LoggedIn, l.CSRF = true, sess.CSRF
+		l.Nav = s.node != nil
 	}
 	return l
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anya-edge/anya/appliance/control"
+	"github.com/anya-edge/anya/node/wallet"
 	"github.com/anya-edge/anya/storage"
 )
 
@@ -33,6 +34,9 @@ type Config struct {
 	// Wallet is the box's key custody (an *hsm.Custody). nil means the box has no wallet:
 	// the pages do not mention it and the wallet routes answer 404.
 	Wallet Wallet
+	// Node is the Bitcoin side of the box: the wallet service and its chain backend. nil
+	// means the box has none: the pages do not mention it and the node routes answer 404.
+	Node Node
 }
 
 // Route describes one registered route.
@@ -51,6 +55,7 @@ type Server struct {
 	db      *storage.DB
 	sys     control.System
 	wallet  Wallet // nil: no wallet feature
+	node    Node   // nil: no node feature
 	log     *slog.Logger
 	version string
 	now     func() time.Time
@@ -65,6 +70,11 @@ type Server struct {
 	cop      *http.CrossOriginProtection
 	setup    atomic.Bool // setup observed as done; it is never undone
 	instance string      // random per Server, tells the reboot page that the box came back
+
+	// What the node pages remember of each session.
+	addresses    *stash[wallet.Address]  // the receive address handed out
+	backendStash *stash[BackendSettings] // settings that failed their check, to save anyway
+	proposals    *proposals              // proposals reviewed
 
 	pages  map[string]*template.Template
 	static *staticFiles
@@ -83,20 +93,24 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("web: Config.System is nil")
 	}
 	s := &Server{
-		db:       cfg.DB,
-		sys:      cfg.System,
-		wallet:   cfg.Wallet,
-		log:      cfg.Logger,
-		version:  cfg.Version,
-		now:      cfg.Now,
-		admin:    storage.NewTable[passwordHash](cfg.DB, bucketWeb, bucketAdmin),
-		settings: storage.NewTable[string](cfg.DB, bucketWeb),
-		sessions: storage.NewTable[sessionRecord](cfg.DB, bucketWeb, bucketSessions),
-		limiter:  newLimiter(),
-		pending:  newPendingStore(),
-		hashing:  make(chan struct{}, maxConcurrentHashes),
-		cop:      http.NewCrossOriginProtection(),
-		mux:      http.NewServeMux(),
+		db:           cfg.DB,
+		sys:          cfg.System,
+		wallet:       cfg.Wallet,
+		node:         cfg.Node,
+		log:          cfg.Logger,
+		version:      cfg.Version,
+		now:          cfg.Now,
+		admin:        storage.NewTable[passwordHash](cfg.DB, bucketWeb, bucketAdmin),
+		settings:     storage.NewTable[string](cfg.DB, bucketWeb),
+		sessions:     storage.NewTable[sessionRecord](cfg.DB, bucketWeb, bucketSessions),
+		limiter:      newLimiter(),
+		pending:      newPendingStore(),
+		addresses:    newStash[wallet.Address](),
+		backendStash: newStash[BackendSettings](),
+		proposals:    newProposals(),
+		hashing:      make(chan struct{}, maxConcurrentHashes),
+		cop:          http.NewCrossOriginProtection(),
+		mux:          http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -189,6 +203,21 @@ func (s *Server) register() {
 		{post, "/wallet/sign", session, s.walletSignForm, psbtBody},
 		{post, "/wallet/download", session, s.walletDownloadForm, psbtBody},
 
+		// The node pages: the wallet's dashboard, its chain backend, receive, send, history.
+		{get, "/node", session, s.nodeDashboardPage, 0},
+		{get, "/node/backend", session, s.nodeBackendPage, 0},
+		{post, "/node/backend", session, s.nodeBackendForm, 0},
+		{get, "/node/receive", session, s.nodeReceivePage, 0},
+		{post, "/node/receive", session, s.nodeReceiveNew, 0},
+		{get, "/node/send", session, s.nodeSendPage, 0},
+		{post, "/node/send", session, s.nodeSendForm, 0},
+		{post, "/node/confirm", session, s.nodeConfirmForm, 0},
+		{get, "/node/history", session, s.nodeHistoryPage, 0},
+		{get, "/node/bump", session, s.nodeSpeedupPage, 0},
+		{post, "/node/bump", session, s.nodeSpeedupForm, 0},
+		{get, "/node/cpfp", session, s.nodeSpeedupPage, 0},
+		{post, "/node/cpfp", session, s.nodeSpeedupForm, 0},
+
 		{post, "/api/logout", session, s.apiLogout, 0},
 		{get, "/api/session", session, s.apiSession, 0},
 		{get, "/api/status", session, s.apiStatus, 0},
@@ -207,10 +236,25 @@ func (s *Server) register() {
 		{post, "/api/wallet/sign", session, s.apiWalletSign, psbtBody},
 		{get, "/api/wallet/audit", session, s.apiWalletAudit, 0},
 		{post, "/api/wallet/audit/verify", session, s.apiWalletAuditVerify, 0},
+
+		{get, "/api/node", session, s.apiNode, 0},
+		{get, "/api/node/backend", session, s.apiNodeBackend, 0},
+		{post, "/api/node/backend", session, s.apiNodeBackendSave, 0},
+		{post, "/api/node/address", session, s.apiNodeAddress, 0},
+		{get, "/api/node/fees", session, s.apiNodeFees, 0},
+		{get, "/api/node/history", session, s.apiNodeHistory, 0},
+		{post, "/api/node/propose", session, s.apiNodePropose, 0},
+		{post, "/api/node/bump", session, s.apiNodeBump, 0},
+		{post, "/api/node/cpfp", session, s.apiNodeCPFP, 0},
+		{post, "/api/node/send", session, s.apiNodeSend, 0},
 	} {
 		h := r.h
 		if strings.HasPrefix(r.pattern, "/wallet/") || strings.HasPrefix(r.pattern, "/api/wallet") {
 			h = s.needWallet(h)
+		}
+		if r.pattern == "/node" || strings.HasPrefix(r.pattern, "/node/") || r.pattern == "/api/node" ||
+			strings.HasPrefix(r.pattern, "/api/node/") {
+			h = s.needNode(h)
 		}
 		limit := r.limit
 		if limit == 0 {

@@ -155,6 +155,9 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, sess *sessio
 		SameSite: http.SameSiteStrictMode,
 	})
 	s.pending.drop(sess.key) // a wallet half set up in this session is forgotten
+	s.addresses.drop(sess.key)
+	s.backendStash.drop(sess.key)
+	s.proposals.drop(sess.key)
 	if err := s.sessions.Delete(sess.key); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}

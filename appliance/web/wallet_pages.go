@@ -431,6 +431,10 @@ func (s *Server) walletProtectForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.pending.drop(key)
+	if s.node != nil { // step 3: how the box reaches the Bitcoin network
+		http.Redirect(w, r, "/node/backend?setup=1", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -4,6 +4,10 @@
 //
 //	anyad serve -data DIR -listen ADDR -control SOCK   the services, as PID 1 runs them
 //	anyad dev [-data ./var] [-listen 127.0.0.1:8080]    the same services on a host, no root
+//
+// Both take -network (mainnet, testnet, testnet4, signet, regtest), the Bitcoin network of the
+// wallet and its chain backend: "anyad dev -network regtest" runs the wallet pages against a
+// local regtest node.
 package main
 
 import (

@@ -1,4 +1,5 @@
-// Anya Edge pages: confirmations, the live log, waiting for a reboot, and copy buttons.
+// Anya Edge pages: confirmations, the live log, waiting for a reboot, copy buttons, the
+// wallet dashboard that follows the sync, and the fee suggestion of the send form.
 // Loaded from the box itself; the Content-Security-Policy allows no inline script.
 "use strict";
 
@@ -189,10 +190,75 @@
     });
   }
 
+  // The wallet dashboard reloads its live part (#node-live) every data-refresh seconds while
+  // the page is visible: it fetches the page again and swaps in the new part, so the page
+  // and its updates are rendered by the same template.
+  function followNode() {
+    var live = document.getElementById("node-live");
+    if (!live) {
+      return;
+    }
+    var every = (Number(live.getAttribute("data-refresh")) || 5) * 1000;
+
+    function poll() {
+      if (document.hidden) {
+        window.setTimeout(poll, every);
+        return;
+      }
+      fetch(window.location.pathname, {
+        cache: "no-store",
+        headers: { "Accept": "text/html" }
+      }).then(function (r) {
+        if (r.redirected || r.status === 401) {
+          throw new Error("logged out");
+        }
+        if (!r.ok) {
+          throw new Error("HTTP " + r.status);
+        }
+        return r.text();
+      }).then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("node-live");
+        if (fresh) {
+          live.replaceChildren.apply(live, Array.from(fresh.childNodes));
+          live.setAttribute("data-updated", String(Date.now()));
+        }
+        window.setTimeout(poll, every);
+      }).catch(function (err) {
+        if (err.message !== "logged out") {
+          window.setTimeout(poll, 3 * every);
+        }
+      });
+    }
+    window.setTimeout(poll, every);
+  }
+
+  // The send form prefills the fee rate suggested for the confirmation target; choosing
+  // another target puts its suggestion in, unless the owner typed a rate of their own.
+  function followFeeTarget() {
+    var rate = document.getElementById("fee_rate");
+    var targets = document.querySelectorAll("input[name=target][data-rate]");
+    if (!rate || targets.length === 0) {
+      return;
+    }
+    var suggested = rate.value;
+    targets.forEach(function (t) {
+      t.addEventListener("change", function () {
+        var next = t.getAttribute("data-rate");
+        if (t.checked && next && (rate.value === "" || rate.value === suggested)) {
+          rate.value = next;
+          suggested = next;
+        }
+      });
+    });
+  }
+
   function start() {
     followLog();
     waitForBox();
     setupCopyButtons();
+    followNode();
+    followFeeTarget();
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
