@@ -184,9 +184,9 @@ func (s *Server) apiNodeAddress(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.Amount > 0 || label != "" {
-		a.URI = bip21(a.Address, in.Amount, label)
+		a.URI = wallet.BIP21(a.Address, in.Amount, label)
 	} else if a.URI == "" {
-		a.URI = bip21(a.Address, 0, "")
+		a.URI = wallet.BIP21(a.Address, 0, "")
 	}
 	writeJSON(w, http.StatusOK, a)
 }

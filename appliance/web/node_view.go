@@ -3,10 +3,8 @@ package web
 import (
 	"fmt"
 	"html/template"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/anya-edge/anya/node/chain"
@@ -269,23 +267,6 @@ func lockTimeText(lt uint32, tip int32, now time.Time) (text, note string) {
 	return "Not before " + at.Format("2006-01-02 15:04") + " UTC", ""
 }
 
-// bip21 returns the BIP21 URI of address with an optional amount (satoshis; 0 for none)
-// and label.
-func bip21(address string, amount int64, label string) string {
-	var q []string
-	if amount > 0 {
-		q = append(q, "amount="+strings.TrimRight(strings.TrimRight(formatBTC(amount), "0"), "."))
-	}
-	if label != "" {
-		q = append(q, "label="+strings.ReplaceAll(url.QueryEscape(label), "+", "%20"))
-	}
-	uri := "bitcoin:" + address
-	if len(q) > 0 {
-		uri += "?" + strings.Join(q, "&")
-	}
-	return uri
-}
-
 // receiveView is the receive card: an address, its URI and QR code.
 type receiveView struct {
 	Address string
@@ -296,7 +277,7 @@ type receiveView struct {
 }
 
 func newReceiveView(a wallet.Address, amount int64, label string) (receiveView, error) {
-	v := receiveView{Address: a.Address, URI: bip21(a.Address, amount, label)}
+	v := receiveView{Address: a.Address, URI: wallet.BIP21(a.Address, amount, label)}
 	if len(a.Path) > 0 {
 		v.Path = a.Path.String()
 	}

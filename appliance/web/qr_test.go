@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anya-edge/anya/node/wallet"
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 )
@@ -79,11 +80,11 @@ func TestQRCode(t *testing.T) {
 	addr := "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 	taproot := "bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr"
 	uris := []string{
-		bip21(addr, 0, ""),
-		bip21(addr, 150_000, ""),
-		bip21(addr, 2_100_000_000_000_000, "Rent & co: März"),
-		bip21(taproot, 1, strings.Repeat("long label ", 12)),
-		bip21("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", 50_000_000, "regtest"),
+		wallet.BIP21(addr, 0, ""),
+		wallet.BIP21(addr, 150_000, ""),
+		wallet.BIP21(addr, 2_100_000_000_000_000, "Rent & co: März"),
+		wallet.BIP21(taproot, 1, strings.Repeat("long label ", 12)),
+		wallet.BIP21("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", 50_000_000, "regtest"),
 	}
 	prev := 0
 	for i, uri := range uris {

@@ -149,7 +149,9 @@ func BIP21(address string, amount int64, label string) string {
 		q = append(q, "amount="+formatBTC(amount))
 	}
 	if label != "" {
-		q = append(q, "label="+url.PathEscape(label))
+		// RFC 3986 percent-encoding: QueryEscape writes a space as "+", which BIP21
+		// readers may take literally.
+		q = append(q, "label="+strings.ReplaceAll(url.QueryEscape(label), "+", "%20"))
 	}
 	uri := "bitcoin:" + address
 	if len(q) > 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -133,10 +134,19 @@ func TestBIP21(t *testing.T) {
 	}{
 		{0, "", "bitcoin:bcrt1x"},
 		{150_000_000, "", "bitcoin:bcrt1x?amount=1.5"},
-		{1, "rent & food", "bitcoin:bcrt1x?amount=0.00000001&label=rent%20&%20food"},
+		{1, "rent & food", "bitcoin:bcrt1x?amount=0.00000001&label=rent%20%26%20food"},
+		{0, "a=b+c?", "bitcoin:bcrt1x?label=a%3Db%2Bc%3F"},
 	} {
-		if got := BIP21("bcrt1x", tc.amount, tc.label); got != tc.want {
+		got := BIP21("bcrt1x", tc.amount, tc.label)
+		if got != tc.want {
 			t.Errorf("BIP21(%d, %q) = %q, want %q", tc.amount, tc.label, got, tc.want)
+		}
+		// A reader splitting the query gets the label back unchanged.
+		if _, query, ok := strings.Cut(got, "?"); ok {
+			q, err := url.ParseQuery(query)
+			if err != nil || q.Get("label") != tc.label {
+				t.Errorf("BIP21(%q): query %q reads back label %q (%v)", tc.label, query, q.Get("label"), err)
+			}
 		}
 	}
 }
