@@ -2,6 +2,9 @@ package hsm
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +69,9 @@ type walletRecord struct {
 	Accounts    []accountRecord `json:"accounts"`
 	Created     time.Time       `json:"created"`
 	Changed     time.Time       `json:"changed"`
+	// Generated: the mnemonic was made by this box (NewMnemonic), so no coins can have
+	// been sent to the wallet before Created.
+	Generated bool `json:"generated,omitempty"`
 }
 
 type accountRecord struct {
@@ -99,6 +105,10 @@ type Status struct {
 	Available   []string  `json:"available"`
 	Accounts    []Account `json:"accounts,omitempty"`
 	LastError   string    `json:"last_error,omitempty"`
+	// Birthday is when the wallet was created, set only when its mnemonic was made by this
+	// box: nothing can have paid it earlier, so a rescan may start there. Zero for restored
+	// wallets, whose history may go back to the genesis block.
+	Birthday time.Time `json:"birthday,omitzero"`
 }
 
 // Custody holds the wallet.
@@ -113,6 +123,10 @@ type Custody struct {
 	mu      sync.Mutex
 	seed    []byte // nil while locked
 	lastErr string
+	// issued remembers the mnemonics NewMnemonic handed out (keyed MACs, never the words)
+	// so that Setup can tell a new wallet from a restored one.
+	issued    map[[32]byte]time.Time
+	issuedKey [32]byte
 }
 
 // New opens the custody records in cfg.DB.
@@ -147,6 +161,10 @@ func New(cfg Config) (*Custody, error) {
 		wallet: storage.NewTable[walletRecord](cfg.DB, Subsystem, "wallet"),
 		audit:  al,
 		hist:   &history{tbl: storage.NewTable[sign.Spend](cfg.DB, Subsystem, "spends")},
+		issued: map[[32]byte]time.Time{},
+	}
+	if _, err := rand.Read(c.issuedKey[:]); err != nil {
+		return nil, fmt.Errorf("open custody: %w", err)
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -187,6 +205,9 @@ func (c *Custody) Status() (Status, error) {
 		st.State = StateUnlocked
 	}
 	st.Protection, st.Recovery, st.Fingerprint = rec.Protection, rec.Recovery != nil, rec.Fingerprint
+	if rec.Generated {
+		st.Birthday = rec.Created
+	}
 	for _, a := range rec.Accounts {
 		st.Accounts = append(st.Accounts, Account{
 			Purpose: keys.Purpose(a.Purpose).String(), Descriptor: a.Descriptor,
@@ -206,7 +227,28 @@ func (c *Custody) NewMnemonic(words int) (string, error) {
 	defer m.Zero()
 	p := m.Phrase()
 	defer seal.Zero(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	for k, t := range c.issued {
+		if now.Sub(t) > issuedTTL {
+			delete(c.issued, k)
+		}
+	}
+	c.issued[c.issuedMAC(p)] = now
 	return string(p), nil
+}
+
+// issuedTTL is how long a mnemonic from NewMnemonic counts as new: the owner writes it down
+// and confirms it within that time.
+const issuedTTL = 24 * time.Hour
+
+func (c *Custody) issuedMAC(phrase []byte) [32]byte {
+	m := hmac.New(sha256.New, c.issuedKey[:])
+	m.Write(phrase)
+	var out [32]byte
+	copy(out[:], m.Sum(nil))
+	return out
 }
 
 // SetupRequest creates or restores the wallet.
@@ -244,6 +286,12 @@ func (c *Custody) Setup(ctx context.Context, req SetupRequest) error {
 		return fmt.Errorf("set up wallet: %w", err)
 	}
 	rec.Created = c.now().UTC()
+	phrase := m.Phrase()
+	mac := c.issuedMAC(phrase)
+	seal.Zero(phrase)
+	if t, ok := c.issued[mac]; ok && c.now().Sub(t) <= issuedTTL {
+		rec.Generated = true
+	}
 	if err := c.sealInto(ctx, &rec, seed, req.Protection, req.Auth, req.Recovery); err != nil {
 		seal.Zero(seed)
 		return fmt.Errorf("set up wallet: %w", err)
@@ -255,6 +303,7 @@ func (c *Custody) Setup(ctx context.Context, req SetupRequest) error {
 	}
 	c.seed = seed
 	c.lastErr = ""
+	clear(c.issued)
 	c.appendAudit(audit.EventSeal, fmt.Sprintf("wallet %s created, protection %s, recovery %v", rec.Fingerprint, rec.Protection, rec.Recovery != nil))
 	c.log.Info("wallet set up", "fingerprint", rec.Fingerprint, "protection", rec.Protection)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anya-edge/anya/hsm/audit"
 	"github.com/anya-edge/anya/hsm/keys"
@@ -298,5 +299,43 @@ func TestSignPSBT(t *testing.T) {
 	b.c.Lock()
 	if _, err := b.c.SignPSBT(ctx, build(500), true); !errors.Is(err, ErrLocked) {
 		t.Fatalf("sign while locked: %v", err)
+	}
+}
+
+// TestBirthday: a wallet whose mnemonic the box made has a birthday (nothing paid it
+// before); a restored one has none, even when the words arrive with other spacing or case.
+func TestBirthday(t *testing.T) {
+	ctx := context.Background()
+	auth := seal.Auth{Passphrase: []byte("correct horse battery staple")}
+	for _, tc := range []struct {
+		name     string
+		mnemonic func(b *box) string
+		want     bool
+	}{
+		{"made here", func(b *box) string { m, _ := b.c.NewMnemonic(12); return m }, true},
+		{"made here, retyped", func(b *box) string {
+			m, _ := b.c.NewMnemonic(24)
+			return "  " + strings.ToUpper(strings.ReplaceAll(m, " ", "   ")) + "\n"
+		}, true},
+		{"restored", func(b *box) string { b.c.NewMnemonic(12); return abandon }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := openBox(t, filepath.Join(t.TempDir(), "anya.db"), map[string]seal.Sealer{seal.KindPassphrase: cheapPassphrase(t)}, sign.Policy{})
+			defer b.close()
+			m := tc.mnemonic(b)
+			if err := b.c.Setup(ctx, SetupRequest{Mnemonic: m, Protection: seal.KindPassphrase, Auth: auth}); err != nil {
+				t.Fatal(err)
+			}
+			st, err := b.c.Status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := !st.Birthday.IsZero(); got != tc.want {
+				t.Fatalf("birthday %v, want set=%v", st.Birthday, tc.want)
+			}
+			if tc.want && time.Since(st.Birthday) > time.Minute {
+				t.Fatalf("birthday %v is not the setup time", st.Birthday)
+			}
+		})
 	}
 }
