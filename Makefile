@@ -13,7 +13,7 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 DEB_RUN := qemu-system-x86 ovmf
 DEB_TEST := $(DEB_RUN) chromium e2fsprogs iproute2 swtpm swtpm-tools pcscd vsmartcard-vpcd
 
-.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench clean
+.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench bench-neutrino clean
 
 all: build
 
@@ -47,6 +47,12 @@ test-short:
 
 bench: deps-run image
 	$(GO) run ./tools/cmd/bootbench -runs 3
+	$(MAKE) --no-print-directory bench-neutrino
+
+# Light client sync vs lightninglabs/neutrino on one btcd regtest chain (own module; ~1.5 min warm).
+bench-neutrino:
+	cd tools/neutrinobench && ANYA_REQUIRE_ALL=1 $(GO) test -mod=mod -count=1 -timeout 30m -run '^TestNeutrinoBench$$' -v . \
+		-args -blocks 4000 -runs 5 -out $(CURDIR)/$(OUT)/neutrinobench.md
 
 deps-run:
 	@missing=""; for p in $(DEB_RUN); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
