@@ -166,9 +166,17 @@ func (s *store) filter(block chainhash.Hash) ([]byte, bool, error) {
 	return b, err == nil, err
 }
 
-func (s *store) putFilter(block chainhash.Hash, data []byte) error {
-	if err := s.filters.Put(block.String(), hex.EncodeToString(data)); err != nil {
-		return fmt.Errorf("p2p: save filter: %w", err)
+func (s *store) putFilters(blocks []chainhash.Hash, data [][]byte) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for i := range blocks {
+			if err := s.filters.PutTx(tx, blocks[i].String(), hex.EncodeToString(data[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("p2p: save filters: %w", err)
 	}
 	return nil
 }
