@@ -138,7 +138,7 @@ func (n *nodeService) ensure() (*wallet.Wallet, error) {
 		return nil, nil
 	}
 	cfg := wallet.Config{DB: n.db, Network: n.network, Descriptors: descs, Signer: custodySigner{n.custody},
-		Log: n.log.With("svc", "wallet")}
+		BirthdayTime: st.Birthday, Log: n.log.With("svc", "wallet")}
 	if n.wcfg != nil {
 		n.wcfg(&cfg)
 	}

@@ -658,3 +658,68 @@ func TestRegtestGapLimitAndSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRegtestBirthdayTime: a wallet created at a known time skips the blocks before it —
+// a payment mined before its birthday is not scanned (a restored wallet, without a
+// birthday, finds both) — and the first height scanned is the first block stamped after it.
+func TestRegtestBirthdayTime(t *testing.T) {
+	needBtcd(t)
+	n := regtest.Start(t)
+	n.Generate(101)
+	k := newTestKey(t, 1)
+	desc := k.descriptor(t, 84)
+	pay := func(index uint32, amount int64) {
+		a := receiveAt(t, openWallet(t, nil, k, desc), 0, index) // same keys, scratch store
+		addr, err := btcutil.DecodeAddress(a.Address, n.Params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.SendTo(addr, btcutil.Amount(amount))
+		n.Generate(1)
+	}
+	pay(0, 10_000_000)
+	n.Generate(10)
+	// btcd stamps a block with the later of the clock and the median past time + 1 s, so
+	// blocks mined in a burst run ahead of the clock: wait until the clock passes the tip.
+	hash, _ := n.Best()
+	hdr, err := n.RPC().GetBlockHeader(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(hdr.Timestamp.Add(2 * time.Second)))
+	born := time.Now().Truncate(time.Second) // block times have whole seconds
+	pay(1, 20_000_000)
+	tipHash, tip := n.Best()
+	if h, err := n.RPC().GetBlockHeader(tipHash); err == nil {
+		t.Logf("born %v, block %d stamped %v", born, tip, h.Timestamp)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		birthday time.Time
+		want     int64
+	}{
+		{"restored", time.Time{}, 30_000_000},
+		{"born between the payments", born, 20_000_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := Open(Config{DB: openDB(t), Network: keys.Regtest, Descriptors: []string{desc},
+				Signer: boxSigner{k.signer}, Log: quiet, BirthdayTime: tc.birthday})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			w.margin = 0
+			run(t, w, rpcBackend(t, n))
+			waitSynced(t, w, n)
+			waitBalance(t, w, tc.want, 0)
+			w.mu.Lock()
+			birth := w.birth
+			w.mu.Unlock()
+			if tc.birthday.IsZero() && birth != 0 || !tc.birthday.IsZero() && (birth <= 112 || birth > tip) {
+				t.Fatalf("scan started at %d (tip %d)", birth, tip)
+			}
+			t.Logf("scan started at height %d of %d", birth, tip)
+		})
+	}
+}

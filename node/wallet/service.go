@@ -45,6 +45,11 @@ type Config struct {
 	// which is what a restored wallet needs and costs little on regtest; a fresh wallet
 	// can start at the backend's current height.
 	Birthday int32
+	// BirthdayTime, when Birthday is 0, is when the wallet was created (hsm's
+	// Status.Birthday for a mnemonic the box made): the scan starts at the first block
+	// stamped a day before it (block times may run hours behind real time), found by a
+	// binary search over the backend's headers.
+	BirthdayTime time.Time
 	// RetryDelay is the pause before following the backend again after it failed
 	// (default 2 s); StatusInterval how often its status is refreshed while no block
 	// arrives (default 5 s).

@@ -67,7 +67,7 @@ func (w *Wallet) recomputeLocked() {
 		st.State = SyncStarting
 	case st.Chain.Syncing:
 		st.State = SyncSyncing
-	case !ok && st.Chain.Best.Height <= max(w.cfg.Birthday-1, 0):
+	case !ok && st.Chain.Best.Height <= max(w.birth-1, 0):
 		st.State = SyncSynced // nothing to scan yet
 	case !ok || tip.Hash != st.Chain.Best.Hash.String():
 		st.State = SyncSyncing
@@ -219,12 +219,53 @@ func (w *Wallet) startPoint(ctx context.Context, b link) (chain.BlockStamp, erro
 		}
 		return chain.BlockStamp{Height: tip.Height, Hash: *h}, nil
 	}
-	height := max(w.cfg.Birthday-1, 0)
+	birth, err := w.birthHeight(ctx, b)
+	if err != nil {
+		return chain.BlockStamp{}, err
+	}
+	height := max(birth-1, 0)
 	hash, err := b.BlockHash(ctx, height)
 	if err != nil {
-		return chain.BlockStamp{}, fmt.Errorf("block at birthday %d: %w", w.cfg.Birthday, err)
+		return chain.BlockStamp{}, fmt.Errorf("block at birthday %d: %w", birth, err)
 	}
 	return chain.BlockStamp{Height: height, Hash: hash}, nil
+}
+
+// birthdayMargin is how far before Config.BirthdayTime the scan starts: a block's time
+// may trail the real time by hours (it only has to exceed the median of the previous 11).
+const birthdayMargin = 24 * time.Hour
+
+// birthHeight is the first height a wallet without a tip scans: Config.Birthday, or the
+// first block of the best chain stamped at or after BirthdayTime - birthdayMargin
+// (block times are not monotonic, so this is a binary search over an almost sorted
+// sequence; the margin absorbs the disorder).
+func (w *Wallet) birthHeight(ctx context.Context, b chain.Backend) (int32, error) {
+	birth := w.cfg.Birthday
+	if birth == 0 && !w.cfg.BirthdayTime.IsZero() {
+		best, err := b.BestBlock(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("find birthday block: %w", err)
+		}
+		since := w.cfg.BirthdayTime.Add(-w.margin)
+		lo, hi := int32(0), best.Height+1 // the answer is in [lo, hi]
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			h, err := b.HeaderByHeight(ctx, mid)
+			if err != nil {
+				return 0, fmt.Errorf("find birthday block: header %d: %w", mid, err)
+			}
+			if h.Timestamp.Before(since) {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		birth = lo
+	}
+	w.mu.Lock()
+	w.birth = birth
+	w.mu.Unlock()
+	return birth, nil
 }
 
 // apply applies one event of the subscription.

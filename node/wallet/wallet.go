@@ -35,6 +35,8 @@ type Wallet struct {
 	evDown    string // the subscription reported the backend down (until it is up again)
 	opDown    string // the wallet's own last call to the backend failed
 	proposals map[string]*proposal
+	birth     int32         // first height to scan, once resolved (Config.Birthday or BirthdayTime)
+	margin    time.Duration // birthdayMargin; tests shorten it
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -80,7 +82,7 @@ func Open(cfg Config) (*Wallet, error) {
 	}
 	w := &Wallet{
 		cfg: cfg, log: cfg.Log.With("component", "wallet"), now: cfg.Now,
-		params: cfg.Network.Params(), store: store, keys: kr,
+		params: cfg.Network.Params(), store: store, keys: kr, birth: cfg.Birthday, margin: birthdayMargin,
 		changed: make(chan struct{}), proposals: map[string]*proposal{}, closed: make(chan struct{}),
 	}
 	store.AddScripts(kr.storeScripts())
