@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anya-edge/anya/appliance/update/release"
+	"github.com/anya-edge/anya/appliance/update/slot"
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
@@ -44,6 +46,10 @@ type Config struct {
 	Epoch         int64  // every timestamp in the image; SOURCE_DATE_EPOCH or 0 when unset
 	Output        string // the disk image file to write
 	Cmdline       string // extra kernel command line
+	// TrustedRoot is the update trusted root (TUF root metadata, e.g. keys/roots/1.root.json
+	// from anyactl release keygen) that the system slots carry at slot.TrustedRootFile. Empty
+	// builds an image whose updates are disabled ("updates disabled: no trusted root").
+	TrustedRoot string
 
 	ESPSize, SlotSize, DataSize int64 // bytes; defaults 160 MiB, 256 MiB, 512 MiB
 }
@@ -71,6 +77,9 @@ type Result struct {
 	KernelBytes    int64
 	InitramfsBytes int64
 	SystemBytes    int64 // squashfs of one slot
+	// TrustedRootVersion is the version of the trusted root shipped, 0 when the image has none
+	// (its updates are disabled).
+	TrustedRootVersion int64
 }
 
 const mib = 1 << 20
@@ -115,6 +124,14 @@ func (c *Config) defaults() error {
 func Build(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return Result{}, err
+	}
+	var root []byte
+	var rootVersion int64
+	if cfg.TrustedRoot != "" {
+		var err error
+		if root, rootVersion, err = LoadTrustedRoot(cfg.TrustedRoot); err != nil {
+			return Result{}, err
+		}
 	}
 	os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(cfg.Epoch, 10))
 	mtime := time.Unix(cfg.Epoch, 0)
@@ -197,6 +214,10 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 	}
 
 	res := Result{Path: cfg.Output, Release: rel, KernelBytes: int64(len(kernel)), InitramfsBytes: int64(len(initrd))}
+	if root != nil {
+		system[slot.TrustedRootFile] = root
+		res.TrustedRootVersion = rootVersion
+	}
 	res.SystemBytes, err = writeDisk(cfg, mtime, bootEFI, kernel, initrd, relJSON, system, execs)
 	if err != nil {
 		return Result{}, err
@@ -273,21 +294,37 @@ func guid(parts ...string) string {
 	return fmt.Sprintf("%X-%X-%X-%X-%X", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// BootEntry is the systemd-boot entry of a slot. Entries are ordered by version: the newest
-// good entry boots; an entry whose tries ran out (name+0-N.conf) sorts first and loses.
-func BootEntry(slot, version string, counter int, cmdline string) string {
-	return fmt.Sprintf("title Anya Edge %s (slot %s)\nversion %d\nsort-key anya\nlinux /anya/%s/vmlinuz\ninitrd /anya/%s/initrd.img\noptions %s\n",
-		version, strings.ToUpper(slot), counter, slot, slot, KernelCmdline(slot, cmdline))
+// BootEntry is the systemd-boot entry of a slot (the format lives in package slot, which the
+// update agent shares). Entries are ordered by version: the newest entry with tries left
+// boots; an entry whose tries ran out (name+0-N.conf) sorts after all others and loses.
+func BootEntry(s, version string, counter int, cmdline string) string {
+	return string(slot.NewEntry(s, version, counter, KernelCmdline(s, cmdline)).Bytes())
 }
 
 // KernelCmdline is the kernel command line of a slot. panic=10 turns a failed boot into a
 // reboot, which is what lets boot counting fall back to the other slot.
-func KernelCmdline(slot, extra string) string {
-	s := "console=tty0 console=ttyS0,115200 loglevel=4 panic=10 anya.slot=" + slot
-	if extra != "" {
-		s += " " + extra
+func KernelCmdline(s, extra string) string { return slot.KernelCmdline(s, extra) }
+
+// LoadTrustedRoot reads a trusted root (TUF root metadata) for the image and checks that it
+// is one the box accepts (correctly self-signed); it returns the bytes and the root's version.
+func LoadTrustedRoot(name string) ([]byte, int64, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("trusted root: %w", err)
 	}
-	return s
+	if _, err := release.NewState(b); err != nil {
+		return nil, 0, fmt.Errorf("trusted root %s: %w", name, err)
+	}
+	var m struct {
+		Signed struct {
+			Type    string `json:"_type"`
+			Version int64  `json:"version"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil || m.Signed.Type != "root" {
+		return nil, 0, fmt.Errorf("trusted root %s: not TUF root metadata", name)
+	}
+	return b, m.Signed.Version, nil
 }
 
 const loaderConf = "timeout 0\ndefault anya-*\neditor no\nauto-entries no\nauto-firmware no\nconsole-mode keep\n"

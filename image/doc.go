@@ -8,7 +8,8 @@
 //	             initramfs. The initramfs holds anyad (as /init) and the kernel modules
 //	             needed to reach the disks, the network and the filesystems.
 //	2 anya-a     squashfs, read-only: the slot's system tree (release manifest, further
-//	             kernel modules), mounted by anyad at /system.
+//	             kernel modules, the update trusted root when the build was given one),
+//	             mounted by anyad at /system.
 //	3 anya-b     the same for slot B.
 //	4 anya-data  left blank (zeros): anyad formats it as ext4 on first boot and keeps all state
 //	             there. Leaving it blank keeps the image reproducible.

@@ -1,6 +1,7 @@
 // Command anyactl is the host-side tool of Anya Edge.
 //
 //	anyactl image build -anyad out/anyad -o out/anya.img   build the disk image, print its SHA-256
+//	        [-trusted-root keys/roots/1.root.json]          ship the update trusted root
 //	anyactl image run -img out/anya.img -port 8080          boot it in QEMU, print the page's URL
 //	anyactl audit verify -db /data/anya.db                  check the signer's audit chain
 //	anyactl release keygen -keys keys                        offline signing keys and root 1
@@ -116,6 +117,7 @@ func build(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Counter, "counter", 1, "monotonic release counter")
 	fs.Int64Var(&cfg.Epoch, "epoch", 0, "timestamp of every file (default $SOURCE_DATE_EPOCH)")
 	fs.StringVar(&cfg.Cmdline, "cmdline", "", "extra kernel command line")
+	fs.StringVar(&cfg.TrustedRoot, "trusted-root", "", "update trusted root to ship (e.g. keys/roots/1.root.json); without it the image's updates are disabled")
 	fs.Parse(args)
 	if err := os.MkdirAll(filepath.Dir(cfg.Output), 0o755); err != nil {
 		return err
@@ -128,6 +130,11 @@ func build(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "built %s in %v: %d MiB disk, kernel %s (%s) %.1f MiB, initramfs %.1f MiB, system %.1f MiB\n",
 		res.Path, time.Since(t).Round(time.Millisecond), res.Size>>20, res.Release.KernelRelease, res.Release.KernelVersion,
 		float64(res.KernelBytes)/(1<<20), float64(res.InitramfsBytes)/(1<<20), float64(res.SystemBytes)/(1<<20))
+	if res.TrustedRootVersion == 0 {
+		fmt.Fprintln(os.Stderr, "updates disabled: no trusted root (build with -trusted-root keys/roots/1.root.json to enable them)")
+	} else {
+		fmt.Fprintf(os.Stderr, "updates enabled: trusted root version %d\n", res.TrustedRootVersion)
+	}
 	fmt.Printf("%s  %s\n", res.SHA256, res.Path)
 	return nil
 }
