@@ -218,7 +218,7 @@ no wallet scripts, so no filter matching and no block downloads):
 - anya (node/p2p.Manager with a storage bbolt DB): headers-first sync validating every header
   with btcd's CheckBlockHeaderSanity/Context; getcfheaders 2000 at a time, chained onto its own
   filter headers; getcfilters 1000 at a time, each filter checked against its filter header and
-  stored (node/p2p as of 2026-11: one bbolt transaction per filter), heights 0..%[1]d
+  stored (node/p2p as of 2026-11: one bbolt transaction per batch of filters), heights 0..%[1]d
   (%[2]d filters). Done when the last filter is stored.
 - neutrino (ChainService, walletdb/bdb + header files, PersistToDisk=true): its block manager
   syncs and validates headers, then filter headers (getcfcheckpt, getcfheaders checked against
