@@ -4,8 +4,15 @@
 //
 // Sub-packages:
 //
-//   - chain: the chain backend interface the wallet uses, and its RPC implementation on a
-//     bitcoind or btcd node (the P2P light client will be the second implementation).
-//   - internal/regtest: the test harness that builds btcd once into a cache and runs real
-//     nodes on loopback, with a mining key that funds test transactions.
+//   - chain: the chain backend interface the wallet uses (with optional capabilities:
+//     mempool watching, mempool fee rates, peers), and its RPC implementation on a bitcoind
+//     or btcd node.
+//   - p2p: the built-in light client (btcd's peer and wire): headers-first sync, BIP157/158
+//     filters, transaction relay, DNS seeds, peer scoring; a second chain.Backend.
+//   - backend: the owner's choice of backend, persisted, validated, opened and checked.
+//   - wallet: the wallet service — descriptors and addresses with a gap limit, the UTXO set
+//     and history, sync over any backend, fee estimates, PSBT proposals signed by the box's
+//     signer, RBF and CPFP; with coinselect and txsize.
+//   - regtest: the test harness that builds btcd once into a cache and runs real nodes on
+//     loopback, with a mining key that funds test transactions (tests and tools only).
 package node
