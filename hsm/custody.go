@@ -72,6 +72,8 @@ type walletRecord struct {
 	// Generated: the mnemonic was made by this box (NewMnemonic), so no coins can have
 	// been sent to the wallet before Created.
 	Generated bool `json:"generated,omitempty"`
+	// Backup is the public half of the wallet's backup key (see backupkey.go).
+	Backup *BackupRecipient `json:"backup,omitempty"`
 }
 
 type accountRecord struct {
@@ -281,6 +283,9 @@ func (c *Custody) Setup(ctx context.Context, req SetupRequest) error {
 		return fmt.Errorf("set up wallet: %w", err)
 	}
 	rec, err := c.describe(seed)
+	if err == nil {
+		err = describeBackup(&rec, seed)
+	}
 	if err != nil {
 		seal.Zero(seed)
 		return fmt.Errorf("set up wallet: %w", err)
@@ -420,6 +425,11 @@ func (c *Custody) Unlock(ctx context.Context, auth seal.Auth) error {
 	}
 	c.seed, c.lastErr = seed, ""
 	c.appendAudit(audit.EventUnseal, "with "+rec.Protection)
+	if rec.Backup == nil { // a wallet set up before backups existed
+		if err := c.recordBackupRecipient(&rec, seed); err != nil {
+			c.log.Warn("could not record the backup key", "err", err)
+		}
+	}
 	return nil
 }
 

@@ -19,4 +19,11 @@
 // copy is exactly as strong as passphrase protection, so the recovery passphrase must be long.
 // The mnemonic remains the last resort. Nothing sealed is ever deleted by a failed attempt:
 // changing the protection writes the new blobs in the same transaction that retires the old.
+//
+// Backups. The box's encrypted backups (appliance/recovery/backup) are encrypted to a key
+// pair derived from the seed at a dedicated hardened path (backupkey.go), so that the
+// mnemonic alone opens them on a new box. The public half is stored with the wallet record,
+// so backups are made while the wallet is locked ([Custody.BackupRecipient]); the private
+// half is [Custody.BackupKey] (unlocked only) or [BackupKeyFromMnemonic], and it never
+// leaves this package except as one backup's HPKE exporter secrets.
 package hsm

@@ -64,6 +64,19 @@ func (db *DB) checkNotSelf(path string) error {
 	return nil
 }
 
+// WriteFileAtomic creates or replaces path with the content written by write,
+// atomically and durably: the content goes to a temporary file in the same
+// directory (mode 0600), which is fsynced and renamed over path, and the
+// directory is fsynced. A reader of path sees either the previous file or the
+// complete new one, even after a crash; on failure the temporary file is
+// removed and path is untouched. The directory must exist.
+func WriteFileAtomic(path string, write func(io.Writer) (int64, error)) error {
+	if err := writeFileAtomic(path, write); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
 // writeFileAtomic creates path with the content written by write, via a
 // temporary file in the same directory that is removed on failure.
 func writeFileAtomic(path string, write func(io.Writer) (int64, error)) (err error) {

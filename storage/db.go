@@ -43,6 +43,7 @@ type DB struct {
 	bolt     *bbolt.DB
 	path     string
 	readOnly bool
+	changes  changes // per-subsystem change counters, see MarkChanged
 }
 
 // Open opens the database at path. Unless opts.ReadOnly is set, the file is

@@ -41,6 +41,31 @@
 // Table gives typed access to one bucket, with values encoded as JSON so that
 // adding a field to a stored struct is a compatible change.
 //
+// # Export and import
+//
+// ExportSubsystems writes chosen subsystems (whole, or some direct children of their bucket:
+// ExportSpec.Only and Except) with their schema records as one consistent snapshot, in a
+// simple deterministic stream that ends with its SHA-256 (layout in export.go); equal data
+// gives equal bytes. ImportSubsystems puts such a stream into a database all or nothing: it
+// reads and checks the whole stream first — format, digest, and every subsystem's schema
+// against the versions the importing code knows (ImportOptions.Known), refusing data of a
+// newer breaking schema with ErrSchemaTooNew exactly as Migrate would — and then writes
+// everything in one write transaction. The importing code's next Migrate brings older data
+// up to date, since the schema records came along. A subsystem exported in part replaces
+// only that part of the target, which keeps the rest (for example a secret bound to the
+// device). Encrypted backups (appliance/recovery/backup) are built on these.
+//
+// # Change counters
+//
+// Each subsystem has a generation (DB.Generation) that grows when a write transaction that
+// changed it commits, and DB.Watch wakes a watcher after such commits, so that a backup can
+// follow changes without polling the data. Writes through Table, Migrate and
+// ImportSubsystems are counted by this package; code that writes raw bbolt buckets calls
+// DB.MarkChanged. The counters live in memory, per open DB.
+//
+// WriteFileAtomic, which BackupFile uses, is exported for other writers of files that must
+// never be seen half written.
+//
 // # Durability settings
 //
 // The database is opened with bbolt's default sync behaviour: every commit is

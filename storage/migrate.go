@@ -132,6 +132,7 @@ func (db *DB) Migrate(subsystem string, migrations []Migration) error {
 			if err := checkNotTooNew(subsystem, cur, known); err != nil {
 				return err
 			}
+			db.MarkChanged(tx, subsystem)
 			_, err = tx.CreateBucketIfNotExists([]byte(subsystem))
 			return err
 		})
@@ -155,6 +156,7 @@ func (db *DB) Migrate(subsystem string, migrations []Migration) error {
 			if err := m.Up(tx); err != nil {
 				return err
 			}
+			db.MarkChanged(tx, subsystem)
 			minReader := max(cur.minReader, 1)
 			if m.Breaking {
 				minReader = m.Version

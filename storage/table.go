@@ -154,6 +154,7 @@ func (t *Table[V]) put(tx *bbolt.Tx, key string, data []byte) error {
 	if err := b.Put([]byte(key), data); err != nil {
 		return fmt.Errorf("table %s: put %q: %w", t.name, key, err)
 	}
+	t.db.MarkChanged(tx, string(t.path[0]))
 	return nil
 }
 
@@ -182,6 +183,7 @@ func (t *Table[V]) DeleteTx(tx *bbolt.Tx, key string) error {
 	if err := b.Delete([]byte(key)); err != nil {
 		return fmt.Errorf("table %s: delete %q: %w", t.name, key, err)
 	}
+	t.db.MarkChanged(tx, string(t.path[0]))
 	return nil
 }
 

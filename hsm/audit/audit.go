@@ -36,6 +36,7 @@ const (
 	EventUnseal = "unseal" // a sealed seed was opened
 	EventSign   = "sign"   // a transaction was signed
 	EventRefuse = "refuse" // a signing request was refused by policy
+	EventBackup = "backup" // the backup key was opened, or a backup was restored
 )
 
 // Record is one entry of the trail.
@@ -127,22 +128,34 @@ func (l *Log) Append(event, detail string) (Record, error) {
 	defer l.mu.Unlock()
 	var rec Record
 	err := l.db.Update(func(tx *bbolt.Tx) error {
-		h, ok, err := l.head.GetTx(tx, "head")
-		if err != nil {
-			return err
-		}
-		if !ok {
-			h = head{Hash: genesis}
-		}
-		rec = Record{Seq: h.Seq + 1, Time: l.now().UTC(), Event: event, Detail: detail, Prev: h.Hash}
-		rec.Hash = rec.hash()
-		if err := l.records.PutTx(tx, seqKey(rec.Seq), rec); err != nil {
-			return err
-		}
-		return l.head.PutTx(tx, "head", head{Seq: rec.Seq, Hash: rec.Hash})
+		var err error
+		rec, err = l.AppendTx(tx, event, detail)
+		return err
 	})
 	if err != nil {
 		return Record{}, fmt.Errorf("append audit record: %w", err)
+	}
+	return rec, nil
+}
+
+// AppendTx is Append within the writable transaction tx, so that the record commits (or
+// rolls back) together with the change it records, for example a restore that replaces the
+// whole log.
+func (l *Log) AppendTx(tx *bbolt.Tx, event, detail string) (Record, error) {
+	h, ok, err := l.head.GetTx(tx, "head")
+	if err != nil {
+		return Record{}, err
+	}
+	if !ok {
+		h = head{Hash: genesis}
+	}
+	rec := Record{Seq: h.Seq + 1, Time: l.now().UTC(), Event: event, Detail: detail, Prev: h.Hash}
+	rec.Hash = rec.hash()
+	if err := l.records.PutTx(tx, seqKey(rec.Seq), rec); err != nil {
+		return Record{}, err
+	}
+	if err := l.head.PutTx(tx, "head", head{Seq: rec.Seq, Hash: rec.Hash}); err != nil {
+		return Record{}, err
 	}
 	return rec, nil
 }
