@@ -61,8 +61,11 @@ type harness struct {
 	wallet  func(db *storage.DB, logger *slog.Logger) *hsm.Custody
 	custody *hsm.Custody
 
-	// node, when set, is the Server's Config.Node.
-	node Node
+	// nodeCfg, when set by newNodeHarness, makes open give the Server a Node: the real wallet
+	// service (node/wallet) and chain backends (node/backend) on the same database and
+	// custody, made anew at every open; node is the current one.
+	nodeCfg *nodeConfig
+	node    *testNode
 }
 
 func newHarness(t *testing.T) *harness {
@@ -94,6 +97,7 @@ func newHarnessWith(t *testing.T, wallet func(db *storage.DB, logger *slog.Logge
 	}
 	h.open()
 	t.Cleanup(func() {
+		h.stopNode()
 		if h.custody != nil {
 			h.custody.Lock()
 		}
@@ -115,11 +119,13 @@ func (h *harness) open() {
 		h.custody = h.wallet(db, logger)
 		cfg.Wallet = h.custody
 	}
-	if h.node != nil {
+	if h.nodeCfg != nil {
+		h.node = newTestNode(db, h.custody, logger, *h.nodeCfg)
 		cfg.Node = h.node
 	}
 	srv, err := New(cfg)
 	if err != nil {
+		h.stopNode()
 		db.Close()
 		h.t.Fatal(err)
 	}
@@ -129,10 +135,20 @@ func (h *harness) open() {
 // reopen closes the database and starts over with a new Server, as after a restart.
 func (h *harness) reopen() {
 	h.t.Helper()
+	h.stopNode()
 	if err := h.db.Close(); err != nil {
 		h.t.Fatal(err)
 	}
 	h.open()
+}
+
+// stopNode stops the node's wallet service and closes its backends, before the database
+// they use is closed.
+func (h *harness) stopNode() {
+	if h.node != nil {
+		h.node.stop()
+		h.node = nil
+	}
 }
 
 // response is a finished request.

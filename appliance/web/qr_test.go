@@ -123,7 +123,7 @@ func TestQRCode(t *testing.T) {
 // TestReceivePageQR reads the QR code the receive page shows: it is the URI the page
 // prints, also after an amount and a label change it.
 func TestReceivePageQR(t *testing.T) {
-	h, _, _ := newNodeHarness(t)
+	h := newNodeHarness(t, nodeOpts{})
 	cookie, _ := h.setup()
 	versions := map[string]int{}
 	for _, q := range []string{"", "?amount=0.0015", "?amount=0.0015&label=Rent+%26+co"} {
