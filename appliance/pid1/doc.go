@@ -13,4 +13,17 @@
 //
 // Everything PID 1 and the services print goes to the serial console and into an in-memory
 // ring the status page shows.
+//
+// # Update trials
+//
+// After an update, the new slot's first boots are trials (its boot entry counts tries; see
+// appliance/update/agent). The services decide a trial with their health check and commit
+// the slot, or mark it bad and ask PID 1 to reboot into the previous slot. A services
+// process that crash-loops before its check runs would leave the box on the broken version
+// (boot counting counts boots, and the box does not reboot), so PID 1 gives a trial a
+// deadline of its own, TrialDeadline after the kernel started: if the services have not
+// written CommittedFile by then, the running slot's entry still counts tries and the other
+// slot can boot, PID 1 reboots in order and, once the services stopped, marks the slot bad
+// through the update agent (recording why, so the previous version reports it) or, when the
+// database does not open, by renaming the entry alone.
 package pid1

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/anya-edge/anya/appliance/reaper"
 	"github.com/anya-edge/anya/appliance/supervisor"
 	"github.com/anya-edge/anya/appliance/uevent"
+	"github.com/anya-edge/anya/appliance/update/agent"
 	"github.com/anya-edge/anya/board/watchdog"
 	"golang.org/x/sys/unix"
 )
@@ -74,6 +76,9 @@ type init1 struct {
 	data control.DataStatus
 
 	shutdown chan action
+	// trialExpired: the running slot's trial passed TrialDeadline uncommitted; the shutdown
+	// marks it bad (failTrial).
+	trialExpired atomic.Bool
 }
 
 // Main runs PID 1. It never returns: it ends in reboot(2).
@@ -224,13 +229,34 @@ func (p *init1) run(console io.Writer) {
 		}})...)
 	}()
 
+	if p.slot != "" {
+		// A trial boot of an update must be committed by a deadline, even when the services
+		// never get as far as their health check.
+		go p.watchTrial(ctx)
+	}
+
 	act := <-p.shutdown
 	p.log.Info("shutting down", "reboot", act == actReboot)
 	stopServices()
+	stopped := true
 	select {
 	case <-supDone:
 	case <-time.After(20 * time.Second):
+		stopped = false
 		p.log.Error("services did not stop in time")
+	}
+	if p.trialExpired.Load() {
+		if stopped {
+			p.failTrial(dataDir)
+		} else {
+			// The database may still be in use: only the boot entry is marked.
+			p.log.Error("services still running: marking the update's boot entry bad without its records")
+			if cfg, err := agent.BoxConfig(p.log); err != nil {
+				p.log.Error("mark the update bad", "err", err)
+			} else if err := markEntryBad(cfg); err != nil {
+				p.log.Error("mark the update bad", "err", err)
+			}
+		}
 	}
 	if act == actPowerOff && wd != nil {
 		wd.Disarm()

@@ -15,4 +15,40 @@
 // with package node/backend, opened at start, and the one the owner chooses on the page, which
 // replaces (and closes) the one before. The wallet and its backend stop before the database
 // closes.
+//
+// # Updates
+//
+// Run starts the update agent (package appliance/update/agent) right after the database
+// opens. On the box (Config.Box, "anyad serve") it works on the running slot, the boot disk
+// and the ESP (agent.BoxConfig) and restarts through PID 1 (control.System.Reboot); on a host
+// ("anyad dev") it is unmanaged: it keeps records, the page says updates are not available
+// here and installs are refused (agent.ErrUnmanaged). An agent that cannot start is logged
+// and the box runs without updates.
+//
+// agent.Boot settles what this boot is before any subsystem migrates: a committed slot
+// (CommittedFile is written for PID 1), a trial of a newly installed slot, or the fallback
+// after a failed update, which the page reports. On a trial, breaking schema migrations wait
+// for the commit: the web subsystem migrates through agent.Migrate; the other subsystems
+// migrate inside their packages and have no breaking migration (a test enforces it; see
+// Run for where to gate one). After the services are up, a trial runs its health check
+// (agent.Confirm, HealthDeadline counted from the boot): the storage is on the data
+// partition, migrated and consistent; the page answers GET /healthz on its own listener;
+// the custody reads its state and, when the TPM alone protects the wallet, unlocked it; the
+// configured chain backend, if any, answers (a node still syncing counts). All passed: the
+// slot is committed. Not by the deadline: the agent records why, marks the slot bad and
+// reboots into the previous one. PID 1 has a longer deadline for a services process that
+// never gets that far (pid1.TrialDeadline).
+//
+// The test build whose health check fails (the QEMU update tests' "v3") is an anyad built
+// with
+//
+//	-ldflags "-X github.com/anya-edge/anya/appliance/services.failHealth=1"
+//
+// which adds a check that fails at once (for good, so the agent does not wait for the
+// deadline); any other non-empty value fails until the deadline. The switch lives in the
+// anyad binary, the initramfs's /init, so that build's signed initramfs payload differs from
+// a good build's. It only acts on a trial boot.
+//
+// Uploaded bundles are spooled to SpoolDir on the data partition (the page's upload, see
+// package appliance/web); Config.UpdateOffer is the hook for the fleet client.
 package services

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -34,6 +35,18 @@ type Config struct {
 	TPM     string       // TPM device; "" means /dev/tpmrm0
 	// Ready is called once the page is being served, with the address it listens on.
 	Ready func(addr net.Addr)
+
+	// Box is set when the services run on the box, as PID 1's child ("anyad serve"): the
+	// update agent then works on the running slot and the boot disk, and checks the health
+	// of a trial boot. Otherwise (anyad dev on a host) it is unmanaged: it keeps records,
+	// and the page says updates are not available on this host.
+	Box bool
+	// CommittedFile, when set, is created once this boot is known to be committed (PID 1's
+	// trial deadline reads it, see pid1.CommittedFile).
+	CommittedFile string
+	// UpdateOffer, when set, asks the fleet server which release it offers this box (the
+	// hook of appliance/update/fleet); nil: the page says no update server is configured.
+	UpdateOffer func(ctx context.Context) (*web.UpdateOffer, error)
 
 	// For tests: sealers replaces the seal providers found on the host, walletConfig
 	// adjusts the wallet service's configuration.
@@ -78,13 +91,37 @@ func openCustody(ctx context.Context, db *storage.DB, cfg Config) (*hsm.Custody,
 // amount sent or above 1000 sat/vB.
 var DefaultPolicy = sign.Policy{MaxFeePercent: 10, MaxFeeRate: 1000}
 
+// ErrRestart ends Run after an update was committed while migrations were held back: the
+// supervisor (or anyad dev) starts the services again, and they run them.
+var ErrRestart = errors.New("restarting the services to run the migrations held back during the update's trial")
+
 // Run serves until ctx is done, then shuts the web server down and closes the database.
+//
+// Start-up order, for updates (see package appliance/update/agent): the database opens, the
+// update agent settles what this boot is (a committed slot, a trial of a new one, or the
+// fallback after a failed update) before any subsystem migrates its schema, then the
+// subsystems migrate, the services start, and on a trial boot the health check runs and
+// commits the slot or marks it bad and reboots.
+//
+// Breaking migrations and rollback: while the boot is a trial, a breaking schema migration
+// must not run, or the previous firmware could not read the data after a fallback. The web
+// subsystem migrates through agent.Migrate, which holds breaking migrations back until the
+// commit (then Run returns ErrRestart and the services start again to run them). The other
+// subsystems (hsm, audit, backend, wallet, p2p) migrate inside their packages with
+// storage.DB.Migrate and have no breaking migration; TestRunUpdatesOnAHost fails
+// when one gets one, and the place to gate it is its Open function (take an agent.Gate, or
+// export the migrations so that this function runs agent.Migrate before opening it).
 func Run(ctx context.Context, cfg Config) error {
 	db, err := storage.Open(filepath.Join(cfg.DataDir, DBFile), storage.Options{})
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer db.Close()
+	upd := startUpdates(ctx, db, cfg)
+	// Uploads are spooled unlinked; a crash between creating and unlinking one leaves a file.
+	if err := os.RemoveAll(filepath.Join(cfg.DataDir, SpoolDir)); err != nil {
+		cfg.Log.Warn("clean the upload spool directory", "err", err)
+	}
 	custody, closeSealers, err := openCustody(ctx, db, cfg)
 	if err != nil {
 		return err
@@ -102,10 +139,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { stopNode(); <-nodeDone }()
 
 	srv, err := web.New(web.Config{DB: db, System: cfg.System, Logger: cfg.Log, Version: cfg.Version, Wallet: custody,
-		Node: node})
+		Node: node, Migrations: upd.gate(),
+		Update: &web.UpdateConfig{Agent: upd.agent, Unavailable: upd.unavailable, Offer: cfg.UpdateOffer,
+			SpoolDir: filepath.Join(cfg.DataDir, SpoolDir)}})
 	if err != nil {
 		return fmt.Errorf("start web page: %w", err)
 	}
+	held := srv.HeldMigrations()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen for the web page: %w", err)
@@ -122,15 +162,36 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
+
+	// A trial boot: the health check decides it, beside the running services.
+	confirmCtx, stopConfirm := context.WithCancel(ctx)
+	confirmDone := make(chan struct{})
+	go func() {
+		defer close(confirmDone)
+		checks := healthChecks(healthEnv{db: db, sys: cfg.System, custody: custody, node: node, addr: ln.Addr(), box: cfg.Box})
+		if err := upd.confirm(confirmCtx, checks); err != nil && confirmCtx.Err() == nil {
+			upd.log.Error("update health check", "err", err)
+		}
+	}()
+	defer func() { stopConfirm(); <-confirmDone }()
+	var committed <-chan struct{}
+	if held > 0 && upd.agent != nil {
+		committed = upd.agent.Committed()
+	}
+
+	var runErr error
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve web page: %w", err)
 	case <-ctx.Done():
+	case <-committed:
+		cfg.Log.Info("update committed: restarting the services to run the migrations held back", "held", held)
+		runErr = ErrRestart
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		cfg.Log.Warn("web server shutdown", "err", err)
 	}
-	return nil
+	return runErr
 }

@@ -26,7 +26,8 @@ func pageNames() []string {
 	return []string{"setup", "login", "status", "wait", "error",
 		"wallet-setup", "wallet-words", "wallet-confirm", "wallet-restore", "wallet-protect",
 		"wallet-sign", "wallet-review", "wallet-signed",
-		"node", "node-backend", "node-receive", "node-send", "node-review", "node-sent", "node-history", "node-speedup"}
+		"node", "node-backend", "node-receive", "node-send", "node-review", "node-sent", "node-history", "node-speedup",
+		"update"}
 }
 
 // templateFuncs are the functions the pages may call.

@@ -17,8 +17,9 @@ type layoutData struct {
 	LoggedIn bool
 	CSRF     string
 	Narrow   bool // a single centered card: setup, login and messages
-	// Nav shows the links between the box's status and the wallet's pages.
-	Nav bool
+	// Nav shows the links between the box's status and the wallet's pages; NodeNav the
+	// wallet's links in it, UpdateNav the link to the update page.
+	Nav, NodeNav, UpdateNav bool
 }
 
 type setupData struct {
@@ -59,7 +60,8 @@ func (s *Server) layout(r *http.Request, title string, narrow bool) layoutData {
 	}
 	if sess := sessionFrom(r.Context()); sess != nil {
 		l.LoggedIn, l.CSRF = true, sess.CSRF
-		l.Nav = s.node != nil
+		l.NodeNav, l.UpdateNav = s.node != nil, s.update != nil
+		l.Nav = l.NodeNav || l.UpdateNav
 	}
 	return l
 }

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/anya-edge/anya/appliance/control"
+	"github.com/anya-edge/anya/appliance/update/agent"
 	"github.com/anya-edge/anya/node/wallet"
 	"github.com/anya-edge/anya/storage"
 )
@@ -37,6 +39,12 @@ type Config struct {
 	// Node is the Bitcoin side of the box: the wallet service and its chain backend. nil
 	// means the box has none: the pages do not mention it and the node routes answer 404.
 	Node Node
+	// Update configures the update page (/update, /api/update...); nil: the box does not
+	// update itself, the pages do not mention it and the update routes answer 404.
+	Update *UpdateConfig
+	// Migrations gates the web subsystem's breaking schema migrations (agent.Migrate): an
+	// *agent.Agent holds them back while the running slot is on trial. nil allows them.
+	Migrations agent.Gate
 }
 
 // Route describes one registered route.
@@ -48,14 +56,19 @@ type Route struct {
 	// PreSetup routes are served before the admin password has been set; all others then
 	// redirect to /setup (pages) or answer 409 (API).
 	PreSetup bool
+	// OwnCSRF routes check the CSRF token themselves (a streamed multipart upload whose
+	// first field is the token); the guard checks origin and session only.
+	OwnCSRF bool
 }
 
 // Server serves the pages and the API. Create it with [New].
 type Server struct {
 	db      *storage.DB
 	sys     control.System
-	wallet  Wallet // nil: no wallet feature
-	node    Node   // nil: no node feature
+	wallet  Wallet        // nil: no wallet feature
+	node    Node          // nil: no node feature
+	update  *UpdateConfig // nil: no update feature
+	held    int           // web migrations held back until the running slot is committed
 	log     *slog.Logger
 	version string
 	now     func() time.Time
@@ -64,12 +77,13 @@ type Server struct {
 	settings *storage.Table[string]        // web: box_name
 	sessions *storage.Table[sessionRecord] // web/sessions, keyed by the hex SHA-256 of the id
 
-	limiter  *limiter
-	pending  *pendingStore // wallets being created or restored, by session
-	hashing  chan struct{} // bounds concurrent password hashing
-	cop      *http.CrossOriginProtection
-	setup    atomic.Bool // setup observed as done; it is never undone
-	instance string      // random per Server, tells the reboot page that the box came back
+	limiter   *limiter
+	pending   *pendingStore // wallets being created or restored, by session
+	hashing   chan struct{} // bounds concurrent password hashing
+	cop       *http.CrossOriginProtection
+	setup     atomic.Bool // setup observed as done; it is never undone
+	instance  string      // random per Server, tells the reboot page that the box came back
+	uploading atomic.Bool // an update bundle is being received
 
 	// What the node pages remember of each session.
 	addresses    *stash[wallet.Address]  // the receive address handed out
@@ -97,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 		sys:          cfg.System,
 		wallet:       cfg.Wallet,
 		node:         cfg.Node,
+		update:       cfg.Update,
 		log:          cfg.Logger,
 		version:      cfg.Version,
 		now:          cfg.Now,
@@ -118,8 +133,12 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if err := s.db.Migrate(subsystem, migrations()); err != nil {
+	held, err := agent.Migrate(s.db, cfg.Migrations, subsystem, migrations())
+	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
+	}
+	if s.held = held; held > 0 {
+		s.log.Warn("web: breaking migrations held back until the update is committed", "held", held)
 	}
 	if _, err := s.setupDone(); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
@@ -128,7 +147,6 @@ func New(cfg Config) (*Server, error) {
 	rand.Read(id[:])
 	s.instance = hex.EncodeToString(id[:])
 
-	var err error
 	if s.pages, err = parsePages(); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
@@ -143,6 +161,10 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the handler serving every route in [Server.Routes].
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// HeldMigrations is how many of the web subsystem's migrations New held back because the
+// running slot is on trial (see Config.Migrations); after the commit, a new Server runs them.
+func (s *Server) HeldMigrations() int { return s.held }
+
 // Routes lists every registered route, in registration order.
 func (s *Server) Routes() []Route {
 	return append([]Route(nil), s.routes...)
@@ -151,13 +173,18 @@ func (s *Server) Routes() []Route {
 // register declares every route of the server. Keep this the only place that adds routes.
 func (s *Server) register() {
 	const get, post = http.MethodGet, http.MethodPost
-	type access struct{ public, preSetup bool }
+	type access struct{ public, preSetup, ownCSRF bool }
 	var (
 		open       = access{public: true, preSetup: true} // assets and health check
 		beforeAuth = access{public: true}                 // login: no session yet
 		setupOnly  = access{preSetup: true}               // setup: no session before it, refused after
 		session    = access{}                             // everything else
+		upload     = access{ownCSRF: true}                // a session; the handler checks CSRF
 	)
+	uploadBody := int64(0)
+	if s.update != nil {
+		uploadBody = s.update.maxUpload() + 1<<20 // the bundle and the form around it
+	}
 	const psbtBody = maxPSBTBody
 	for _, r := range []struct {
 		method, pattern string
@@ -247,6 +274,17 @@ func (s *Server) register() {
 		{post, "/api/node/bump", session, s.apiNodeBump, 0},
 		{post, "/api/node/cpfp", session, s.apiNodeCPFP, 0},
 		{post, "/api/node/send", session, s.apiNodeSend, 0},
+
+		// Updates: the running and offered versions, the history, installing a release.
+		{get, "/update", session, s.updatePage, 0},
+		{post, "/update/now", session, s.updateNowForm, 0},
+		{post, "/update/upload", upload, s.updateUploadForm, uploadBody},
+		{post, "/update/usb", session, s.updateUSBForm, 0},
+		{get, "/api/update", session, s.apiUpdate, 0},
+		{get, "/api/update/history", session, s.apiUpdateHistory, 0},
+		{post, "/api/update/now", session, s.apiUpdateNow, 0},
+		{post, "/api/update/upload", session, s.apiUpdateUpload, uploadBody},
+		{post, "/api/update/usb", session, s.apiUpdateUSB, 0},
 	} {
 		h := r.h
 		if strings.HasPrefix(r.pattern, "/wallet/") || strings.HasPrefix(r.pattern, "/api/wallet") {
@@ -256,11 +294,14 @@ func (s *Server) register() {
 			strings.HasPrefix(r.pattern, "/api/node/") {
 			h = s.needNode(h)
 		}
+		if r.pattern == "/update" || strings.HasPrefix(r.pattern, "/update/") || strings.HasPrefix(r.pattern, "/api/update") {
+			h = s.needUpdate(h)
+		}
 		limit := r.limit
 		if limit == 0 {
 			limit = maxBody
 		}
-		s.handle(Route{Method: r.method, Pattern: r.pattern, Public: r.public, PreSetup: r.preSetup}, limit, h)
+		s.handle(Route{Method: r.method, Pattern: r.pattern, Public: r.public, PreSetup: r.preSetup, OwnCSRF: r.ownCSRF}, limit, h)
 	}
 }
 
@@ -322,7 +363,10 @@ func (s *Server) guard(rt Route, limit int64, next http.HandlerFunc) http.Handle
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		if unsafe && !sess.validCSRF(csrfToken(r, api)) {
+		// An OwnCSRF route's multipart form carries the token as its first field, which the
+		// handler reads: reading it here would spool the whole body first.
+		ownCSRF := rt.OwnCSRF && !api && r.Header.Get("X-CSRF-Token") == "" && isMultipart(r)
+		if unsafe && !ownCSRF && !sess.validCSRF(csrfToken(r, api)) {
 			s.log.Warn("refused request without a valid CSRF token", "method", r.Method, "path", r.URL.Path,
 				"client", clientAddr(r))
 			s.refuse(w, r, api, http.StatusForbidden, "missing or invalid CSRF token; reload the page and try again")
@@ -342,6 +386,11 @@ func csrfToken(r *http.Request, api bool) string {
 }
 
 func isAPI(path string) bool { return strings.HasPrefix(path, "/api/") }
+
+func isMultipart(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "multipart/form-data"
+}
 
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions

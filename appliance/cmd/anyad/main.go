@@ -91,6 +91,9 @@ func serve(args []string) error {
 	return services.Run(ctx, services.Config{
 		DataDir: *data, Listen: *listen, System: control.NewClient(*sock), Log: log, Version: version,
 		Network: btcnet, Ready: func(a net.Addr) { readyLine(os.Stdout, a) },
+		// On the box: the update agent works on the boot disk and tells PID 1 when this
+		// boot is committed.
+		Box: true, CommittedFile: pid1.CommittedFile,
 	})
 }
 
@@ -150,7 +153,7 @@ func dev(args []string) error {
 			},
 		})
 		cancel()
-		if err != nil && !errors.Is(err, context.Canceled) {
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, services.ErrRestart) {
 			return err
 		}
 		mu.Lock()
