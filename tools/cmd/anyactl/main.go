@@ -8,6 +8,12 @@
 //	anyactl release sign -keys keys -img out/anya.img -o out/release -tar out/release.tar
 //	anyactl release verify -keys keys -bundle out/release    verify a bundle as a box would
 //	anyactl release refresh|rotate                           renew the timestamp, rotate keys
+//	anyactl fleet serve -data fleet-data -root keys/roots/1.root.json   the fleet server
+//	anyactl fleet token -uses 10 -channel stable             an enrollment token
+//	anyactl fleet release add -channel stable -dir BUNDLE    offer a release (staged rollout)
+//	anyactl fleet release list|show|pause|resume|widen       rollouts
+//	anyactl fleet devices                                    the inventory
+//	anyactl fleet loadtest -devices 2000 -requests 20000     check-ins per second on loopback
 package main
 
 import (
@@ -36,6 +42,11 @@ func usage() {
   anyactl release sign          sign a built image's slot into a bundle directory (and a tar)
   anyactl release refresh       renew a bundle's timestamp (the freshness window)
   anyactl release verify        verify a bundle (directory, tar or URL) with the box's code
+  anyactl fleet serve           run the fleet server (enrollment, check-ins, rollouts, admin page)
+  anyactl fleet token           create (or -list, -revoke) enrollment tokens
+  anyactl fleet release SUB     add, list, show, pause, resume, widen releases and their rollouts
+  anyactl fleet devices         list (or -remove) enrolled boxes
+  anyactl fleet loadtest        measure check-ins per second on loopback against a no-op anchor
 `)
 	os.Exit(2)
 }
@@ -64,6 +75,16 @@ func main() {
 		err = releaseRefresh(os.Args[3:])
 	case "release verify":
 		err = releaseVerify(ctx, os.Args[3:])
+	case "fleet serve":
+		err = fleetServe(ctx, os.Args[3:])
+	case "fleet token":
+		err = fleetToken(ctx, os.Args[3:])
+	case "fleet release":
+		err = fleetRelease(ctx, os.Args[3:])
+	case "fleet devices":
+		err = fleetDevices(ctx, os.Args[3:])
+	case "fleet loadtest":
+		err = fleetLoadtest(ctx, os.Args[3:])
 	default:
 		usage()
 	}
