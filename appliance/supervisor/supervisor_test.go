@@ -29,15 +29,16 @@ func TestMain(m *testing.M) {
 		appendLine(os.Getenv("RUNLOG"), "start")
 		time.Sleep(time.Hour)
 	case "graceful":
-		appendLine(os.Getenv("RUNLOG"), "start")
+		// Catch SIGTERM before saying "start": tests signal once they read the line.
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGTERM)
+		appendLine(os.Getenv("RUNLOG"), "start")
 		<-ch
 		appendLine(os.Getenv("RUNLOG"), "term")
 		os.Exit(0)
 	case "stubborn":
-		appendLine(os.Getenv("RUNLOG"), "start")
 		signal.Ignore(syscall.SIGTERM)
+		appendLine(os.Getenv("RUNLOG"), "start")
 		time.Sleep(time.Hour)
 	}
 }
@@ -140,7 +141,7 @@ func TestRestart(t *testing.T) {
 	go func() { s.Run(ctx, service("graceful", runlog)); close(done) }()
 	defer func() { cancel(); <-done }()
 	running := func() bool { st := s.Status(); return len(st) == 1 && st[0].State == control.ServiceRunning }
-	waitFor(t, "first start", running)
+	waitFor(t, "first start", func() bool { return len(lines(runlog)) == 1 && running() })
 	if err := s.Restart("graceful"); err != nil {
 		t.Fatal(err)
 	}
