@@ -92,9 +92,13 @@ var nodeSeq struct {
 }
 
 // Start runs a new btcd in regtest mode for the test and stops it in Cleanup. It skips the
-// test when btcd cannot be built (see Bins).
+// test under -short (the fast inner loop runs no nodes; make test runs them all) and when
+// btcd cannot be built (see Bins).
 func Start(tb testing.TB, opts ...Option) *Node {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("starts btcd: skipped with -short")
+	}
 	bins := Bins(tb)
 	nodeSeq.Lock()
 	nodeSeq.n++
