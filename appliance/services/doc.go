@@ -49,6 +49,17 @@
 // anyad binary, the initramfs's /init, so that build's signed initramfs payload differs from
 // a good build's. It only acts on a trial boot.
 //
+// Before the agent switches to a newly installed slot (agent.Config.BeforeSwitch), a wallet
+// protected by the TPM gets the new slot's boot state approved (hsm.Custody.ApproveBoot):
+// the PCR values are predicted by replaying the firmware's TCG event log with the new
+// kernel's Authenticode digest, the new initramfs's digest and the command line with the
+// other slot's names substituted (hsm/tpm Predict; see tpmapprove.go for which PCRs change
+// and the policy when one cannot be predicted: the install stops before the switch).
+//
+// A second link-time switch, benchAPI, serves POST /debug/bench/slotwrite in the QEMU update
+// tests' build only: a plain sequential write to the inactive slot's unused tail, the
+// baseline of the install throughput figure (see bench.go).
+//
 // Uploaded bundles are spooled to SpoolDir on the data partition (the page's upload, see
 // package appliance/web); Config.UpdateOffer is the hook for the fleet client.
 package services

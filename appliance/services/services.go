@@ -65,6 +65,13 @@ func network(cfg Config) keys.Network {
 // openCustody opens the key custody with the seal providers of this box and, when the wallet
 // is protected by the TPM alone, unlocks it.
 func openCustody(ctx context.Context, db *storage.DB, cfg Config) (*hsm.Custody, func(), error) {
+	custody, _, closeSealers, err := openCustodySealers(ctx, db, cfg)
+	return custody, closeSealers, err
+}
+
+// openCustodySealers is openCustody that also returns the seal providers (the update agent's
+// TPM approval needs the TPM's).
+func openCustodySealers(ctx context.Context, db *storage.DB, cfg Config) (*hsm.Custody, map[string]seal.Sealer, func(), error) {
 	sealers, closeSealers := detectSealers(cfg.Log, cfg.TPM)
 	if cfg.sealers != nil {
 		sealers = cfg.sealers(sealers)
@@ -72,7 +79,7 @@ func openCustody(ctx context.Context, db *storage.DB, cfg Config) (*hsm.Custody,
 	custody, err := hsm.New(hsm.Config{DB: db, Network: network(cfg), Sealers: sealers, Log: cfg.Log, Policy: DefaultPolicy})
 	if err != nil {
 		closeSealers()
-		return nil, nil, fmt.Errorf("open key custody: %w", err)
+		return nil, nil, nil, fmt.Errorf("open key custody: %w", err)
 	}
 	switch err := custody.AutoUnlock(ctx); {
 	case err == nil:
@@ -84,7 +91,7 @@ func openCustody(ctx context.Context, db *storage.DB, cfg Config) (*hsm.Custody,
 	default:
 		cfg.Log.Warn("wallet could not unlock itself", "err", err)
 	}
-	return custody, closeSealers, nil
+	return custody, sealers, closeSealers, nil
 }
 
 // DefaultPolicy is the signing policy until the owner sets one: no fee above 10% of the
@@ -122,12 +129,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.RemoveAll(filepath.Join(cfg.DataDir, SpoolDir)); err != nil {
 		cfg.Log.Warn("clean the upload spool directory", "err", err)
 	}
-	custody, closeSealers, err := openCustody(ctx, db, cfg)
+	custody, sealers, closeSealers, err := openCustodySealers(ctx, db, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeSealers()
 	defer custody.Lock()
+	upd.approveWith(custody, sealers)
+	defer upd.approveWith(nil, nil)
 
 	// The wallet service follows the chain beside the page, until ctx ends; the database
 	// is closed only after it stopped.
@@ -150,8 +159,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen for the web page: %w", err)
 	}
+	handler := srv.Handler()
+	if benchAPI != "" {
+		handler = upd.benchHandler(handler)
+	}
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,

@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/anya-edge/anya/appliance/control"
 	"github.com/anya-edge/anya/appliance/update/agent"
+	"github.com/anya-edge/anya/appliance/update/slot"
 	"github.com/anya-edge/anya/hsm"
 	"github.com/anya-edge/anya/hsm/seal"
 	"github.com/anya-edge/anya/node/backend"
@@ -52,6 +54,29 @@ type updates struct {
 	// committedFile, when set, is created once this boot is known to be committed; PID 1
 	// reads it at its trial deadline (pid1.CommittedFile).
 	committedFile string
+	// slot is the running slot ("" in a development run), layout the boot disk.
+	slot   string
+	layout slot.Layout
+	// approver approves the new slot's boot state for a TPM-protected wallet before the
+	// switch (the agent's BeforeSwitch); nil until the key custody is open.
+	approver atomic.Pointer[bootApprover]
+}
+
+// approveWith sets the key custody whose TPM-sealed wallet the agent's switch re-approves
+// (nil: none).
+func (u *updates) approveWith(custody *hsm.Custody, sealers map[string]seal.Sealer) {
+	u.approver.Store(newBootApprover(custody, sealers, u.slot, u.log))
+}
+
+// beforeSwitch is the agent's Config.BeforeSwitch: the TPM approves the new boot state.
+func (u *updates) beforeSwitch(ctx context.Context, sw agent.Switch) error {
+	a := u.approver.Load()
+	if a == nil {
+		// Installs start from the page, which runs only once the custody is open; an
+		// install without it cannot know whether the wallet needs the approval.
+		return errors.New("the key custody is not open: the wallet's TPM approval cannot be checked")
+	}
+	return a.approve(ctx, sw)
 }
 
 // startUpdates creates the update agent on db and settles what this boot is (agent.Boot):
@@ -74,6 +99,7 @@ func startUpdates(ctx context.Context, db *storage.DB, cfg Config) *updates {
 	if cfg.Box {
 		acfg.Reboot = cfg.System.Reboot
 	}
+	u.slot, u.layout, acfg.BeforeSwitch = acfg.Slot, acfg.Layout, u.beforeSwitch
 	a, err := agent.New(acfg)
 	if err != nil {
 		u.unavailable = fmt.Sprintf("the update agent could not start: %v", err)
