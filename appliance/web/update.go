@@ -151,7 +151,7 @@ func refusalOf(err error, att *agent.Attempt) *updateRefusal {
 		if reason == release.ReasonUnavailable {
 			status = http.StatusBadGateway
 		}
-		return &updateRefusal{status, "The update was refused: " + reason.Text() + ". Nothing was written to the box."}
+		return &updateRefusal{status, "The update was refused: " + strings.TrimSuffix(reason.Text(), ".") + ". Nothing was written to the box."}
 	}
 	if att != nil {
 		return &updateRefusal{http.StatusInternalServerError, sentence(att.Message()) + " The running version was not touched; the update can be tried again."}
