@@ -93,17 +93,15 @@ func helper(mode string) int {
 		}
 		fmt.Println("OK orphans")
 	case "signal":
-		ch, err := r.Start(exec.Command("/bin/sleep", "30"))
+		cmd := exec.Command("/bin/sleep", "30")
+		ch, err := r.Start(cmd)
 		if err != nil {
 			fmt.Println("start:", err)
 			return 1
 		}
-		time.Sleep(50 * time.Millisecond)
-		// find its pid by reading our children
-		kids := children()
-		for _, k := range kids {
-			unix.Kill(k, unix.SIGKILL)
-		}
+		// The pid from the Cmd: /proc/self/task/<pid>/children lists only the children
+		// forked by the main thread, and Go may fork from any thread.
+		unix.Kill(cmd.Process.Pid, unix.SIGKILL)
 		e := <-ch
 		if !e.Status.Signaled() || e.Status.Signal() != unix.SIGKILL || !strings.Contains(e.String(), "signal 9") {
 			fmt.Println("got", e)
