@@ -516,19 +516,7 @@ func (a *Agent) bless() error {
 		return fmt.Errorf("slot %s has no boot entry", a.cfg.Slot)
 	}
 	good := cur.Name.Blessed().String()
-	for _, e := range ents.bySlot[a.cfg.Slot] {
-		if e.File != cur.File && !strings.EqualFold(e.File, good) {
-			if err := esp.Remove(path.Join(slot.EntriesDir, e.File)); err != nil {
-				return err
-			}
-		}
-	}
-	if cur.File != good {
-		if err := esp.Rename(path.Join(slot.EntriesDir, cur.File), path.Join(slot.EntriesDir, good)); err != nil {
-			return err
-		}
-	}
-	if err := esp.Sync(); err != nil {
+	if err := renameEntry(esp, ents, a.cfg.Slot, cur, good); err != nil {
 		return err
 	}
 	other := ents.pick(slot.Other(a.cfg.Slot), "")
@@ -619,16 +607,22 @@ func (a *Agent) markBadEntry() error {
 	if other := ents.pick(slot.Other(a.cfg.Slot), ""); other == nil || other.Name.State() == slot.Bad {
 		return ErrNoFallback
 	}
-	bad := cur.Name.Failed().String()
-	for _, e := range ents.bySlot[a.cfg.Slot] {
-		if e.File != cur.File && !strings.EqualFold(e.File, bad) {
+	return renameEntry(esp, ents, a.cfg.Slot, cur, cur.Name.Failed().String())
+}
+
+// renameEntry gives the slot's entry cur the file name name (blessed or bad, as
+// systemd-bless-boot does), removes the slot's other entries (leftovers of interrupted
+// renames) and syncs the ESP.
+func renameEntry(esp slot.ESP, ents espEntries, s string, cur *entryFile, name string) error {
+	for _, e := range ents.bySlot[s] {
+		if e.File != cur.File && !strings.EqualFold(e.File, name) {
 			if err := esp.Remove(path.Join(slot.EntriesDir, e.File)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}
 	}
-	if cur.File != bad {
-		if err := esp.Rename(path.Join(slot.EntriesDir, cur.File), path.Join(slot.EntriesDir, bad)); err != nil {
+	if cur.File != name {
+		if err := esp.Rename(path.Join(slot.EntriesDir, cur.File), path.Join(slot.EntriesDir, name)); err != nil {
 			return err
 		}
 	}
