@@ -24,6 +24,7 @@ import (
 	"github.com/anya-edge/anya/appliance/logring"
 	"github.com/anya-edge/anya/appliance/netconf"
 	"github.com/anya-edge/anya/appliance/reaper"
+	"github.com/anya-edge/anya/appliance/recovery/rescue"
 	"github.com/anya-edge/anya/appliance/supervisor"
 	"github.com/anya-edge/anya/appliance/uevent"
 	"github.com/anya-edge/anya/appliance/update/agent"
@@ -148,7 +149,16 @@ func (p *init1) run(console io.Writer) {
 		p.log.Warn("efivars", "err", err)
 	}
 	p.mountSystem(loader)
-	dataDir := p.mountData()
+	var dataDir, recoveryCode string
+	recovery := p.recoveryReason(params)
+	if recovery == "" {
+		dataDir = p.mountData()
+	} else {
+		recoveryCode = rescue.NewCode()
+		p.prepareRecovery(console, loader, recoveryCode)
+		dataDir = VolatileDir
+		os.MkdirAll(VolatileDir, 0o700)
+	}
 
 	static, err := netconf.LoadStatic(filepath.Join(dataDir, "network.json"))
 	if err != nil {
@@ -220,6 +230,12 @@ func (p *init1) run(console io.Writer) {
 			if network == "" {
 				network = "mainnet"
 			}
+			if recovery != "" {
+				cmd := p.recoveryCommand(self, network, recovery, recoveryCode, params)
+				cmd.Stdout, cmd.Stderr = pw, pw
+				cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+				return cmd
+			}
 			cmd := exec.Command(self, "serve", "-data", dataDir, "-listen", ListenAddr, "-control", control.DefaultSocket, "-network", network)
 			cmd.Stdout, cmd.Stderr = pw, pw
 			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", EnvInitStart, p.start.Nanoseconds()), "ANYA_SLOT="+p.slot)
@@ -229,7 +245,10 @@ func (p *init1) run(console io.Writer) {
 		}})...)
 	}()
 
-	if p.slot != "" {
+	if recovery == "" {
+		go p.watchSticks(ctx, dataDir, loader)
+	}
+	if p.slot != "" && recovery == "" {
 		// A trial boot of an update must be committed by a deadline, even when the services
 		// never get as far as their health check.
 		go p.watchTrial(ctx)
@@ -409,6 +428,9 @@ func (p *init1) mountData() string {
 		return volatile(control.DataDamaged, err.Error()+"; the partition was left untouched")
 	}
 	p.log.Info("data partition mounted", "dev", dev, "state", st.State)
+	if p.resetIfRequested(dev) {
+		st.State = control.DataFormatted
+	}
 	return DataDir
 }
 

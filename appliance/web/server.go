@@ -285,6 +285,13 @@ func (s *Server) register() {
 		{post, "/api/update/now", session, s.apiUpdateNow, 0},
 		{post, "/api/update/upload", session, s.apiUpdateUpload, uploadBody},
 		{post, "/api/update/usb", session, s.apiUpdateUSB, 0},
+
+		// Factory reset and the USB reset token (reset.go).
+		{get, "/reset", session, s.resetPage, 0},
+		{post, "/reset", session, s.resetForm, 0},
+		{post, "/reset/token", session, s.resetTokenForm, 0},
+		{post, "/api/reset", session, s.apiReset, 0},
+		{post, "/api/reset/token", session, s.apiResetToken, 0},
 	} {
 		h := r.h
 		if strings.HasPrefix(r.pattern, "/wallet/") || strings.HasPrefix(r.pattern, "/api/wallet") {

@@ -42,7 +42,7 @@ func main() {
 	}
 	args := os.Args[1:]
 	cmd := "dev"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "dev" || args[0] == "version") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "dev" || args[0] == "version" || args[0] == "recovery" || args[0] == "check-db") {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -53,6 +53,10 @@ func main() {
 		err = dev(args)
 	case "version":
 		fmt.Println(version)
+	case "recovery":
+		err = recovery(args)
+	case "check-db":
+		err = checkDB(args)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "anyad:", err)

@@ -75,6 +75,8 @@ func main() {
 		err = releaseRefresh(os.Args[3:])
 	case "release verify":
 		err = releaseVerify(ctx, os.Args[3:])
+	case "recovery build":
+		err = recoveryBuild(ctx, os.Args[3:])
 	case "fleet serve":
 		err = fleetServe(ctx, os.Args[3:])
 	case "fleet token":
