@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,8 @@ const (
 // the regtest network.
 type box struct {
 	addr string
+	dir  string // the data directory
+	usb  string // where the test "mounts" USB sticks (Config.StickRoot)
 	logs *browsertest.LockedBuffer
 	stop func()
 }
@@ -57,7 +60,7 @@ func startBox(t *testing.T) *box {
 	go func() {
 		done <- Run(ctx, Config{
 			DataDir: dir, Listen: "127.0.0.1:0", System: host, Log: log, Version: "browser-test", Network: keys.Regtest,
-			Ready: func(a net.Addr) { ready <- a },
+			Ready: func(a net.Addr) { ready <- a }, StickRoot: filepath.Join(dir, "usb"),
 			sealers: func(map[string]seal.Sealer) map[string]seal.Sealer {
 				return map[string]seal.Sealer{seal.KindPassphrase: pass}
 			},
@@ -66,7 +69,7 @@ func startBox(t *testing.T) *box {
 			},
 		})
 	}()
-	b := &box{logs: logs}
+	b := &box{logs: logs, dir: dir, usb: filepath.Join(dir, "usb")}
 	select {
 	case a := <-ready:
 		b.addr = a.String()

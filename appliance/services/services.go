@@ -47,6 +47,8 @@ type Config struct {
 	// UpdateOffer, when set, asks the fleet server which release it offers this box (the
 	// hook of appliance/update/fleet); nil: the page says no update server is configured.
 	UpdateOffer func(ctx context.Context) (*web.UpdateOffer, error)
+	// StickRoot is where PID 1 mounts the box's USB sticks; "" means usbstick.MountRoot.
+	StickRoot string
 
 	// For tests: sealers replaces the seal providers found on the host, walletConfig
 	// adjusts the wallet service's configuration.
@@ -147,8 +149,16 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { defer close(nodeDone); node.run(nodeCtx) }()
 	defer func() { stopNode(); <-nodeDone }()
 
+	backupCtx, stopBackups := context.WithCancel(ctx)
+	backups, backupsDone, err := startBackups(backupCtx, db, custody, cfg)
+	if err != nil {
+		stopBackups()
+		return err
+	}
+	defer func() { stopBackups(); backupsDone() }()
+
 	srv, err := web.New(web.Config{DB: db, System: cfg.System, Logger: cfg.Log, Version: cfg.Version, Wallet: custody,
-		Node: node, Migrations: upd.gate(),
+		Node: node, Migrations: upd.gate(), Backups: backups,
 		Update: &web.UpdateConfig{Agent: upd.agent, Unavailable: upd.unavailable, Offer: cfg.UpdateOffer,
 			SpoolDir: filepath.Join(cfg.DataDir, SpoolDir)}})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/anya-edge/anya/appliance/control"
+	"github.com/anya-edge/anya/appliance/recovery/reset"
 	"github.com/anya-edge/anya/storage"
 )
 
@@ -70,7 +71,15 @@ func (s *Server) apiSetup(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, true, "create session", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, csrfReply{CSRF: sess.CSRF})
+	writeJSON(w, http.StatusOK, setupReply{CSRF: sess.CSRF, ResetToken: s.setupResetToken(r), ResetFile: reset.RequestFile})
+}
+
+// setupReply answers POST /api/setup: the session's CSRF token and the USB reset token,
+// which is shown only this once.
+type setupReply struct {
+	CSRF       string `json:"csrf"`
+	ResetToken string `json:"reset_token,omitempty"`
+	ResetFile  string `json:"reset_file,omitempty"`
 }
 
 func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {

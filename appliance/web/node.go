@@ -127,21 +127,6 @@ var feeTargets = []struct {
 
 const defaultTarget = 6
 
-// needNode answers 404 on a box without a node. It runs after the guard.
-func (s *Server) needNode(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.node == nil {
-			if isAPI(r.URL.Path) {
-				writeError(w, http.StatusNotFound, "this box has no Bitcoin node")
-				return
-			}
-			s.errorPage(w, r, http.StatusNotFound, "No Bitcoin node", "This box has no Bitcoin node.")
-			return
-		}
-		next(w, r)
-	}
-}
-
 // nodeWallet returns the wallet service, or nil with a sentence saying why there is none.
 func (s *Server) nodeWallet() (NodeWallet, string) {
 	nw, err := s.node.Wallet()

@@ -20,6 +20,10 @@ type layoutData struct {
 	// Nav shows the links between the box's status and the wallet's pages; NodeNav the
 	// wallet's links in it, UpdateNav the link to the update page.
 	Nav, NodeNav, UpdateNav bool
+	BackupsNav              bool // the box takes backups: the status page links to them
+	// ResetToken is the USB reset token made at setup, shown once on the first page the new
+	// session sees (package reset; it can be replaced later on /reset).
+	ResetToken string
 }
 
 type setupData struct {
@@ -60,8 +64,12 @@ func (s *Server) layout(r *http.Request, title string, narrow bool) layoutData {
 	}
 	if sess := sessionFrom(r.Context()); sess != nil {
 		l.LoggedIn, l.CSRF = true, sess.CSRF
-		l.NodeNav, l.UpdateNav = s.node != nil, s.update != nil
+		l.NodeNav, l.UpdateNav, l.BackupsNav = s.node != nil, s.update != nil, s.backups != nil
 		l.Nav = l.NodeNav || l.UpdateNav
+		if tok, ok := s.setupTokens.get(sess.key, s.now()); ok {
+			s.setupTokens.drop(sess.key)
+			l.ResetToken = tok
+		}
 	}
 	return l
 }
@@ -134,9 +142,13 @@ func (s *Server) setupForm(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, false, "setup", err)
 		return
 	}
-	if _, err := s.newSession(w, r); err != nil {
+	sess, err := s.newSession(w, r)
+	if err != nil {
 		s.internalError(w, r, false, "create session", err)
 		return
+	}
+	if tok := s.setupResetToken(r); tok != "" {
+		s.setupTokens.put(sess.key, tok, s.now(), stashLifetime)
 	}
 	if s.wallet != nil { // step 2: the wallet, which the owner may skip
 		if st, err := s.wallet.Status(); err == nil && st.State == hsm.StateNone {

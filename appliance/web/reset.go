@@ -37,6 +37,18 @@ func (s *Server) resetView(r *http.Request) resetData {
 	return resetData{layoutData: s.layout(r, "Factory reset", false), HasToken: s.hasResetToken(), Confirmation: reset.Confirmation}
 }
 
+// setupResetToken makes the box's first USB reset token when setup completes. A failure is
+// logged and not fatal: the owner can make one on /reset later.
+func (s *Server) setupResetToken(r *http.Request) string {
+	tok, err := reset.NewToken(s.dataDir())
+	if err != nil {
+		s.log.Warn("setup: no USB reset token was made", "err", err)
+		return ""
+	}
+	s.log.Info("setup: a USB reset token was made", "client", clientAddr(r))
+	return tok
+}
+
 func (s *Server) resetPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "reset", s.resetView(r))
 }

@@ -17,12 +17,13 @@ func TestFactoryResetPage(t *testing.T) {
 	cookie, csrf := h.setup()
 	dataDir := filepath.Dir(h.dbPath)
 
+	// Setup made the first token (the API returned it, see TestSetupMakesResetToken).
 	res := h.do(req("GET", "/reset", "", cookie, ""))
 	wantStatus(t, res, http.StatusOK)
-	if !strings.Contains(res.body, "no reset token yet") {
+	if !strings.Contains(res.body, "This box has a reset token") {
 		t.Fatalf("reset page:\n%.600s", res.body)
 	}
-	// The token is shown once; only its hash is stored.
+	// A new token is shown once and replaces the first; only its hash is stored.
 	res = h.form("/reset/token", nil, cookie, csrf)
 	wantStatus(t, res, http.StatusOK)
 	m := regexp.MustCompile(`id="reset-token-value">([A-Z2-7-]+)<`).FindStringSubmatch(res.body)
@@ -57,5 +58,39 @@ func TestFactoryResetPage(t *testing.T) {
 	}
 	if !received(h.reboots) {
 		t.Fatal("no reboot after the reset request")
+	}
+}
+
+// TestSetupMakesResetToken: setup makes the USB reset token; the API returns it and the form
+// flow shows it on the first page after setup, once.
+func TestSetupMakesResetToken(t *testing.T) {
+	h := newHarness(t)
+	res := h.do(req("POST", "/api/setup", jsonBody(map[string]string{"password": testPassword, "name": "hall"}), nil, ""))
+	wantStatus(t, res, http.StatusOK)
+	token, _ := res.json(t)["reset_token"].(string)
+	if token == "" {
+		t.Fatalf("setup answered no reset token: %s", res.body)
+	}
+	if err := reset.CheckToken(filepath.Dir(h.dbPath), token); err != nil {
+		t.Fatalf("the token setup returned does not check: %v", err)
+	}
+
+	h2 := newHarness(t)
+	res = h2.do(req("GET", "/setup", "", nil, ""))
+	wantStatus(t, res, http.StatusOK)
+	res = h2.do(req("POST", "/setup", url.Values{"password": {testPassword}, "confirm": {testPassword}, "name": {"hall"}}.Encode(), nil, ""))
+	wantStatus(t, res, http.StatusSeeOther)
+	cookie := res.sessionCookie()
+	page := h2.do(req("GET", res.Header.Get("Location"), "", cookie, ""))
+	wantStatus(t, page, http.StatusOK)
+	m := regexp.MustCompile(`id="setup-reset-token-value">([A-Z2-7-]+)<`).FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("the first page after setup shows no reset token:\n%.1500s", page.body)
+	}
+	if err := reset.CheckToken(filepath.Dir(h2.dbPath), m[1]); err != nil {
+		t.Fatalf("the token shown does not check: %v", err)
+	}
+	if again := h2.do(req("GET", res.Header.Get("Location"), "", cookie, "")); strings.Contains(again.body, m[1]) {
+		t.Fatal("the reset token is shown a second time")
 	}
 }

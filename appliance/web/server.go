@@ -42,6 +42,9 @@ type Config struct {
 	// Update configures the update page (/update, /api/update...); nil: the box does not
 	// update itself, the pages do not mention it and the update routes answer 404.
 	Update *UpdateConfig
+	// Backups is the backup scheduler (/backups, /api/backups); nil: the box takes no
+	// backups, the pages do not mention them and the backup routes answer 404.
+	Backups Backups
 	// Migrations gates the web subsystem's breaking schema migrations (agent.Migrate): an
 	// *agent.Agent holds them back while the running slot is on trial. nil allows them.
 	Migrations agent.Gate
@@ -68,6 +71,7 @@ type Server struct {
 	wallet  Wallet        // nil: no wallet feature
 	node    Node          // nil: no node feature
 	update  *UpdateConfig // nil: no update feature
+	backups Backups       // nil: no backups feature
 	held    int           // web migrations held back until the running slot is committed
 	log     *slog.Logger
 	version string
@@ -88,6 +92,7 @@ type Server struct {
 	// What the node pages remember of each session.
 	addresses    *stash[wallet.Address]  // the receive address handed out
 	backendStash *stash[BackendSettings] // settings that failed their check, to save anyway
+	setupTokens  *stash[string]          // the USB reset token made at setup, until shown
 	proposals    *proposals              // proposals reviewed
 
 	pages  map[string]*template.Template
@@ -112,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 		wallet:       cfg.Wallet,
 		node:         cfg.Node,
 		update:       cfg.Update,
+		backups:      cfg.Backups,
 		log:          cfg.Logger,
 		version:      cfg.Version,
 		now:          cfg.Now,
@@ -122,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 		pending:      newPendingStore(),
 		addresses:    newStash[wallet.Address](),
 		backendStash: newStash[BackendSettings](),
+		setupTokens:  newStash[string](),
 		proposals:    newProposals(),
 		hashing:      make(chan struct{}, maxConcurrentHashes),
 		cop:          http.NewCrossOriginProtection(),
@@ -286,6 +293,13 @@ func (s *Server) register() {
 		{post, "/api/update/upload", session, s.apiUpdateUpload, uploadBody},
 		{post, "/api/update/usb", session, s.apiUpdateUSB, 0},
 
+		// Backups (backups.go).
+		{get, "/backups", session, s.backupsPage, 0},
+		{post, "/backups/now", session, s.backupNowForm, 0},
+		{get, "/backups/file/{name}", session, s.backupDownload, 0},
+		{get, "/api/backups", session, s.apiBackups, 0},
+		{post, "/api/backups", session, s.apiBackupNow, 0},
+
 		// Factory reset and the USB reset token (reset.go).
 		{get, "/reset", session, s.resetPage, 0},
 		{post, "/reset", session, s.resetForm, 0},
@@ -294,21 +308,57 @@ func (s *Server) register() {
 		{post, "/api/reset/token", session, s.apiResetToken, 0},
 	} {
 		h := r.h
-		if strings.HasPrefix(r.pattern, "/wallet/") || strings.HasPrefix(r.pattern, "/api/wallet") {
-			h = s.needWallet(h)
-		}
-		if r.pattern == "/node" || strings.HasPrefix(r.pattern, "/node/") || r.pattern == "/api/node" ||
-			strings.HasPrefix(r.pattern, "/api/node/") {
-			h = s.needNode(h)
-		}
-		if r.pattern == "/update" || strings.HasPrefix(r.pattern, "/update/") || strings.HasPrefix(r.pattern, "/api/update") {
-			h = s.needUpdate(h)
+		for _, f := range s.features() {
+			if f.covers(r.pattern) {
+				h = s.needFeature(f, h)
+			}
 		}
 		limit := r.limit
 		if limit == 0 {
 			limit = maxBody
 		}
 		s.handle(Route{Method: r.method, Pattern: r.pattern, Public: r.public, PreSetup: r.preSetup, OwnCSRF: r.ownCSRF}, limit, h)
+	}
+}
+
+// feature is an optional part of the box: its routes answer 404 when it is absent.
+type feature struct {
+	present  bool
+	prefixes []string // the routes' patterns: equal to one, or starting with one and "/"
+	noun     string   // what the box lacks: "wallet", "Bitcoin node"
+	title    string   // the error page's title
+}
+
+func (f feature) covers(pattern string) bool {
+	for _, p := range f.prefixes {
+		if pattern == p || strings.HasPrefix(pattern, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) features() []feature {
+	return []feature{
+		{s.wallet != nil, []string{"/wallet", "/api/wallet"}, "wallet", "No wallet"},
+		{s.node != nil, []string{"/node", "/api/node"}, "Bitcoin node", "No Bitcoin node"},
+		{s.update != nil, []string{"/update", "/api/update"}, "update agent", "No updates"},
+		{s.backups != nil, []string{"/backups", "/api/backups"}, "backups", "No backups"},
+	}
+}
+
+// needFeature answers 404 when the box lacks f. It runs after the guard, so these routes
+// refuse a request without a session the same way every other route does.
+func (s *Server) needFeature(f feature, next http.HandlerFunc) http.HandlerFunc {
+	if f.present {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if isAPI(r.URL.Path) {
+			writeError(w, http.StatusNotFound, "this box has no "+f.noun)
+			return
+		}
+		s.errorPage(w, r, http.StatusNotFound, f.title, "This box has no "+f.noun+".")
 	}
 }
 

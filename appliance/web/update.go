@@ -66,22 +66,6 @@ func (c *UpdateConfig) maxUpload() int64 {
 	return DefaultMaxUpload
 }
 
-// needUpdate answers 404 on a server without an update configuration. It runs after the
-// guard.
-func (s *Server) needUpdate(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.update == nil {
-			if isAPI(r.URL.Path) {
-				writeError(w, http.StatusNotFound, "this box has no update agent")
-				return
-			}
-			s.errorPage(w, r, http.StatusNotFound, "No updates", "This box does not update itself.")
-			return
-		}
-		next(w, r)
-	}
-}
-
 // updateRefusal is why an install cannot start or did not succeed: an HTTP status and a
 // sentence for the owner.
 type updateRefusal struct {

@@ -78,22 +78,6 @@ func protectionName(kind string) string {
 	return kind
 }
 
-// needWallet answers 404 on a box without a wallet. It runs after the guard, so the wallet
-// routes refuse a request without a session the same way every other route does.
-func (s *Server) needWallet(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.wallet == nil {
-			if isAPI(r.URL.Path) {
-				writeError(w, http.StatusNotFound, "this box has no wallet")
-				return
-			}
-			s.errorPage(w, r, http.StatusNotFound, "No wallet", "This box has no wallet.")
-			return
-		}
-		next(w, r)
-	}
-}
-
 // protectInput is what the owner chose to protect the wallet with. The confirmations are
 // only on the pages; the API passes each value as its own confirmation.
 type protectInput struct {

@@ -51,6 +51,11 @@ const (
 	SubsystemUpdate  = "update"  // appliance/update/agent
 )
 
+// Subsystems lists the subsystems DefaultPolicy backs up.
+func Subsystems() []string {
+	return []string{SubsystemWeb, SubsystemBackend, SubsystemWallet, SubsystemHSM, SubsystemAudit, SubsystemUpdate}
+}
+
 // DefaultPolicy is what the box backs up. known is Policy.Known: the schema versions this
 // firmware's subsystems know (see KnownSchemas).
 //

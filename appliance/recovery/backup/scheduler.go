@@ -33,6 +33,7 @@ const (
 	DefaultMaxDelay = 10 * time.Minute
 	DefaultInterval = 24 * time.Hour
 	DefaultRetry    = 5 * time.Minute
+	DefaultCopyPoll = 3 * time.Second
 )
 
 // FileSuffix ends the name of every backup file the scheduler writes.
@@ -56,6 +57,13 @@ type SchedulerConfig struct {
 	// signalled (see storage.DB.MarkChanged); Retry the wait after a failed backup.
 	Interval time.Duration
 	Retry    time.Duration
+	// Copies, when set, lists more directories each backup is copied to: the backups
+	// directories of the USB sticks plugged in. It is asked at each backup, and every
+	// CopyPoll to notice a stick that arrived, which then gets a copy at once. Each
+	// directory keeps its own newest Keep backups of the wallet, and gets a copy only when
+	// its newest one differs in content.
+	Copies   func() []string
+	CopyPoll time.Duration
 	// Options are the backups' options; Accounts are taken from the custody.
 	Options Options
 	Log     *slog.Logger
@@ -74,6 +82,27 @@ type Result struct {
 	Error string        `json:"error,omitempty"` // Err's message, for the page
 	Size  int64         `json:"size,omitempty"`
 	Took  time.Duration `json:"took,omitempty"`
+	// Copies are the outcomes in the directories of SchedulerConfig.Copies.
+	Copies []CopyResult `json:"copies,omitempty"`
+}
+
+// CopyResult is the outcome of copying a backup into one of SchedulerConfig.Copies.
+type CopyResult struct {
+	Dir     string `json:"dir"`
+	Written bool   `json:"written"`
+	Path    string `json:"path,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Dir is the directory the scheduler writes to.
+func (s *Scheduler) Dir() string { return s.cfg.Dir }
+
+// CopyDirs returns the directories backups are currently copied to.
+func (s *Scheduler) CopyDirs() []string {
+	if s.cfg.Copies == nil {
+		return nil
+	}
+	return s.cfg.Copies()
 }
 
 // Scheduler takes automatic backups: after relevant changes (debounced), on a schedule, and
@@ -107,6 +136,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	def(&cfg.MaxDelay, DefaultMaxDelay)
 	def(&cfg.Interval, DefaultInterval)
 	def(&cfg.Retry, DefaultRetry)
+	def(&cfg.CopyPoll, DefaultCopyPoll)
 	if cfg.Keep <= 0 {
 		cfg.Keep = DefaultKeep
 	}
@@ -143,6 +173,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer ticker.Stop()
 	timer := time.NewTimer(0) // the start-up backup
 	defer timer.Stop()
+	poll := time.NewTicker(s.cfg.CopyPoll)
+	defer poll.Stop()
+	copies := make(map[string]bool)
+	for _, d := range s.CopyDirs() {
+		copies[d] = true
+	}
 	reason := "start"
 	var first time.Time // when the oldest change not yet backed up was seen
 	for {
@@ -166,6 +202,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			if r := s.BackupNow(reason); r.Err != nil {
 				timer.Reset(s.cfg.Retry)
 				reason = "retry"
+			}
+		case <-poll.C:
+			now, arrived := make(map[string]bool), false
+			for _, d := range s.CopyDirs() {
+				now[d], arrived = true, arrived || !copies[d]
+			}
+			copies = now
+			if arrived {
+				s.BackupNow("usb stick")
 			}
 		case <-ticker.C:
 			if r := s.BackupNow("schedule"); r.Err != nil {
@@ -194,6 +239,14 @@ func (s *Scheduler) BackupNow(reason string) Result {
 	default:
 		s.log.Debug("no backup needed", "reason", reason, "note", r.Note)
 	}
+	for _, c := range r.Copies {
+		switch {
+		case c.Error != "":
+			s.log.Warn("backup copy failed", "dir", c.Dir, "err", c.Error)
+		case c.Written:
+			s.log.Info("backup copied", "path", c.Path)
+		}
+	}
 	s.last = r
 	return r
 }
@@ -217,22 +270,41 @@ func (s *Scheduler) backup(r *Result) error {
 	if err != nil {
 		return err
 	}
-	files, err := s.files(to)
-	if err != nil {
+	if same, err := s.newestHas(s.cfg.Dir, to, id); err != nil {
+		return err
+	} else if same {
+		r.Note = "no change since the last backup"
+	} else if err := s.write(r, to, opts); err != nil {
 		return err
 	}
-	if len(files) > 0 {
-		if h, err := readHeaderFile(filepath.Join(s.cfg.Dir, files[len(files)-1])); err == nil && hmac.Equal(h.ContentID, id) {
-			r.Note = "no change since the last backup"
-			return nil
+	for _, dir := range s.CopyDirs() {
+		c := CopyResult{Dir: dir}
+		if err := s.copyInto(&c, to, id); err != nil {
+			c.Error = err.Error()
 		}
+		r.Copies = append(r.Copies, c)
 	}
+	return nil
+}
+
+// newestHas reports whether the wallet's newest backup in dir has content id.
+func (s *Scheduler) newestHas(dir string, to hsm.BackupRecipient, id []byte) (bool, error) {
+	files, err := s.files(dir, to)
+	if err != nil || len(files) == 0 {
+		return false, err
+	}
+	h, err := readHeaderFile(filepath.Join(dir, files[len(files)-1]))
+	return err == nil && hmac.Equal(h.ContentID, id), nil
+}
+
+// write writes a new backup into Dir and rotates it.
+func (s *Scheduler) write(r *Result, to hsm.BackupRecipient, opts Options) error {
 	now := time.Now()
 	if opts.Now != nil {
 		now = opts.Now()
 	}
 	path := filepath.Join(s.cfg.Dir, filePrefix(to)+now.UTC().Format(fileTime)+FileSuffix)
-	err = storage.WriteFileAtomic(path, func(w io.Writer) (int64, error) {
+	err := storage.WriteFileAtomic(path, func(w io.Writer) (int64, error) {
 		m, err := Write(w, s.cfg.DB, to, opts)
 		if err != nil {
 			return 0, err
@@ -244,7 +316,34 @@ func (s *Scheduler) backup(r *Result) error {
 		return err
 	}
 	r.Written, r.Path = true, path
-	return s.rotate(to)
+	return s.rotate(s.cfg.Dir, to)
+}
+
+// copyInto copies the wallet's newest backup in Dir, whose content id is id, into c.Dir
+// unless the newest there has the same content, and rotates c.Dir.
+func (s *Scheduler) copyInto(c *CopyResult, to hsm.BackupRecipient, id []byte) error {
+	if same, err := s.newestHas(c.Dir, to, id); err != nil || same {
+		return err
+	}
+	files, err := s.files(s.cfg.Dir, to)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	name := files[len(files)-1]
+	src, err := os.Open(filepath.Join(s.cfg.Dir, name))
+	if err != nil {
+		return fmt.Errorf("backup: copy: %w", err)
+	}
+	defer src.Close()
+	path := filepath.Join(c.Dir, name)
+	if err := storage.WriteFileAtomic(path, func(w io.Writer) (int64, error) { return io.Copy(w, src) }); err != nil {
+		return fmt.Errorf("backup: copy to %s: %w", c.Dir, err)
+	}
+	c.Written, c.Path = true, path
+	return s.rotate(c.Dir, to)
 }
 
 // fileTime is the time in backup file names: fixed width, so names sort by time.
@@ -256,11 +355,11 @@ func filePrefix(to hsm.BackupRecipient) string {
 	return fmt.Sprintf("anya-backup-%s-%s-", to.Fingerprint, to.WalletID.String()[:16])
 }
 
-// files lists the wallet's backup files in Dir, oldest first.
-func (s *Scheduler) files(to hsm.BackupRecipient) ([]string, error) {
-	entries, err := os.ReadDir(s.cfg.Dir)
+// files lists the wallet's backup files in dir, oldest first.
+func (s *Scheduler) files(dir string, to hsm.BackupRecipient) ([]string, error) {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("backup: list %s: %w", s.cfg.Dir, err)
+		return nil, fmt.Errorf("backup: list %s: %w", dir, err)
 	}
 	prefix := filePrefix(to)
 	var out []string
@@ -278,15 +377,15 @@ func (s *Scheduler) files(to hsm.BackupRecipient) ([]string, error) {
 	return out, nil
 }
 
-// rotate removes the wallet's oldest backups beyond Keep.
-func (s *Scheduler) rotate(to hsm.BackupRecipient) error {
-	files, err := s.files(to)
+// rotate removes the wallet's oldest backups in dir beyond Keep.
+func (s *Scheduler) rotate(dir string, to hsm.BackupRecipient) error {
+	files, err := s.files(dir, to)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, name := range files[:max(0, len(files)-s.cfg.Keep)] {
-		if err := os.Remove(filepath.Join(s.cfg.Dir, name)); err != nil {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
 			errs = append(errs, err)
 		}
 	}

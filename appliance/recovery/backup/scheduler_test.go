@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,5 +174,73 @@ func TestSchedulerNoKey(t *testing.T) {
 	}
 	if _, err := NewScheduler(SchedulerConfig{DB: b.db, Custody: b.c, Dir: dir, Options: Options{Policy: Policy{}, Network: "mainnet"}}); err == nil {
 		t.Fatal("empty policy accepted")
+	}
+}
+
+// TestSchedulerCopiesToSticks: a stick that arrives gets a copy of the newest backup at once,
+// a later change reaches every stick, a stick with an unreadable directory reports the
+// error without stopping the backup, and each stick keeps its own newest Keep backups.
+func TestSchedulerCopiesToSticks(t *testing.T) {
+	b := openBox(t, tempPath(t, "box.db"))
+	b.setup(abandon)
+	b.fill(2)
+	dir, stick := t.TempDir(), t.TempDir()
+	var mu sync.Mutex
+	var sticks []string
+	setSticks := func(d ...string) { mu.Lock(); sticks = d; mu.Unlock() }
+	opts := b.options()
+	opts.Accounts = nil
+	s, err := NewScheduler(SchedulerConfig{DB: b.db, Custody: b.c, Dir: dir, Keep: 2, Debounce: 50 * time.Millisecond,
+		MaxDelay: 200 * time.Millisecond, Interval: time.Hour, CopyPoll: 20 * time.Millisecond, Options: opts,
+		Copies: func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(sticks) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the start-up backup", func() bool { return s.Last().Reason == "start" && s.Last().Written })
+
+	setSticks(stick)
+	waitFor(t, "a copy on the stick that arrived", func() bool { return s.Last().Reason == "usb stick" })
+	local, onStick := listBackups(t, dir)[0], listBackups(t, stick)[0]
+	a, _ := os.ReadFile(filepath.Join(dir, local))
+	c, _ := os.ReadFile(filepath.Join(stick, onStick))
+	if local != onStick || !bytes.Equal(a, c) {
+		t.Fatalf("the stick's copy differs: %s vs %s", local, onStick)
+	}
+	if r := s.Last(); r.Reason != "usb stick" || r.Written || len(r.Copies) != 1 || !r.Copies[0].Written {
+		t.Fatalf("stick arrival: %+v", r)
+	}
+	// Asked again with nothing changed: nothing is written anywhere.
+	if r := s.BackupNow("test"); r.Written || r.Copies[0].Written || r.Copies[0].Error != "" {
+		t.Fatalf("unchanged: %+v", r)
+	}
+
+	// Changes reach the stick too, which keeps its newest two.
+	labels := storage.NewTable[string](b.db, "wallet", "labels")
+	for i := range 3 {
+		mustPut(t, labels, "copied", fmt.Sprint(i))
+		waitFor(t, fmt.Sprintf("change %d copied", i), func() bool {
+			r := s.Last()
+			return r.Reason == "change" && r.Written && len(r.Copies) == 1 && r.Copies[0].Written
+		})
+		time.Sleep(time.Millisecond) // distinct file names
+	}
+	if got := listBackups(t, stick); len(got) != 2 || !slices.Equal(got, listBackups(t, dir)) {
+		t.Fatalf("stick %v, local %v", got, listBackups(t, dir))
+	}
+
+	// A stick whose directory is gone: the local backup is still written, the copy's error
+	// is reported.
+	setSticks(filepath.Join(stick, "missing"))
+	mustPut(t, labels, "copied", "gone")
+	if r := s.BackupNow("test"); !r.Written || len(r.Copies) != 1 || r.Copies[0].Error == "" {
+		t.Fatalf("missing stick dir: %+v", r)
+	}
+	list, err := List(stick)
+	if err != nil || len(list) != 2 || list[0].Fingerprint != "73c5da0a" || list[0].Problem != "" {
+		t.Fatalf("List: %+v %v", list, err)
 	}
 }

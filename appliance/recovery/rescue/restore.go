@@ -3,70 +3,28 @@ package rescue
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/anya-edge/anya/appliance/recovery/backup"
 	"github.com/anya-edge/anya/hsm"
 	"github.com/anya-edge/anya/storage"
 )
 
-// BackupFile is a backup found on a stick, as its clear header describes it.
-type BackupFile struct {
-	Name        string    `json:"name"`
-	Size        int64     `json:"size"`
-	Created     time.Time `json:"created,omitempty"`
-	BoxVersion  string    `json:"box_version,omitempty"`
-	Network     string    `json:"network,omitempty"`
-	Fingerprint string    `json:"fingerprint,omitempty"`
-	// Problem says why the header cannot be read (the file is still listed: a damaged
-	// backup is something the owner must hear about).
-	Problem string `json:"problem,omitempty"`
-}
+// BackupFile is a backup found on a stick, as its clear header describes it; its Problem is
+// said in the owner's words (Explain).
+type BackupFile = backup.File
 
 // ListBackups lists the backup files (backup.FileSuffix) in dir, newest first.
 func ListBackups(dir string) ([]BackupFile, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	out, err := backup.List(dir)
+	for i := range out {
+		if out[i].Err != nil {
+			out[i].Problem = Explain(out[i].Err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("list backups: %w", err)
-	}
-	var out []BackupFile
-	for _, e := range ents {
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), backup.FileSuffix) {
-			continue
-		}
-		bf := BackupFile{Name: e.Name()}
-		if fi, err := e.Info(); err == nil {
-			bf.Size = fi.Size()
-		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			bf.Problem = err.Error()
-		} else {
-			h, err := backup.ReadHeader(f)
-			f.Close()
-			if err != nil {
-				bf.Problem = Explain(err)
-			} else {
-				bf.Created, bf.BoxVersion, bf.Network, bf.Fingerprint = h.Created, h.BoxVersion, h.Network, h.Fingerprint
-			}
-		}
-		out = append(out, bf)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.After(out[j].Created)
-		}
-		return out[i].Name > out[j].Name
-	})
-	return out, nil
+	return out, err
 }
 
 // RestoreOptions configure RestoreBackup.
@@ -85,8 +43,7 @@ type RestoreOptions struct {
 }
 
 // subsystems are those DefaultPolicy names.
-var subsystems = []string{backup.SubsystemWeb, backup.SubsystemBackend, backup.SubsystemWallet,
-	backup.SubsystemHSM, backup.SubsystemAudit, backup.SubsystemUpdate}
+var subsystems = backup.Subsystems()
 
 // RestoreBackup verifies the backup with the key from the mnemonic (backup.Verify reads and
 // authenticates all of it), then restores it into the database (backup.Restore: all or
