@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/anya-edge/anya/appliance/recovery/backup"
 	"github.com/anya-edge/anya/appliance/recovery/rescue"
 	"github.com/anya-edge/anya/appliance/update/release"
 	"github.com/anya-edge/anya/image/publish"
@@ -41,6 +43,9 @@ type RecoveryConfig struct {
 	// BackupSpace is the free room for backups and logs on the files partition (default
 	// 256 MiB).
 	BackupSpace int64
+	// Backups are backup files (.anyabak) put in the stick's backups/, by file name: an
+	// owner's downloaded backups, for the recovery page to restore.
+	Backups map[string][]byte
 	// Now is the verification time of the bundle's metadata (time.Now when nil).
 	Now func() time.Time
 }
@@ -163,7 +168,11 @@ func BuildRecovery(ctx context.Context, cfg RecoveryConfig) (RecoveryResult, err
 	roundUp := func(n int64) int64 { return (n + mib - 1) / mib * mib }
 	espSize := max(40*mib, roundUp(int64(len(payload[release.KindKernel])+len(payload[release.KindInitrd])+len(cfg.BootEFI))+8*mib))
 	sysSize := roundUp(int64(len(payload[release.KindSystem])) + 1)
-	filesSize := max(64*mib, roundUp(int64(len(bundleTar))+int64(len(root))+cfg.BackupSpace+4*mib))
+	var backupBytes int64
+	for _, b := range cfg.Backups {
+		backupBytes += int64(len(b)) + 64<<10 // the file, rounded up to clusters
+	}
+	filesSize := max(64*mib, roundUp(int64(len(bundleTar))+int64(len(root))+cfg.BackupSpace+backupBytes+4*mib))
 
 	if espSize, err = goodFATSize(espSize); err != nil {
 		return RecoveryResult{}, err
@@ -229,14 +238,21 @@ func BuildRecovery(ctx context.Context, cfg RecoveryConfig) (RecoveryResult, err
 	if err != nil {
 		return RecoveryResult{}, fmt.Errorf("recovery stick: format the files partition: %w", err)
 	}
-	if err := writeFiles(files, map[string][]byte{
+	onStick := map[string][]byte{
 		"/" + rescue.BundleFile:                 bundleTar,
 		"/" + rescue.RootFile:                   root,
 		"/" + rescue.StickInfoFile:              append(info, '\n'),
 		"/README.txt":                           []byte(recoveryReadme),
 		"/" + rescue.BackupsDir + "/README.txt": []byte("Backups (.anyabak) the recovery page can restore.\n"),
 		"/" + rescue.LogsDir + "/README.txt":    []byte("Log exports of the recovery page.\n"),
-	}); err != nil {
+	}
+	for name, b := range cfg.Backups {
+		if name == "" || strings.ContainsAny(name, `/\`) || !strings.HasSuffix(name, backup.FileSuffix) {
+			return RecoveryResult{}, fmt.Errorf("recovery stick: backup file name %q: want a plain name ending in %s", name, backup.FileSuffix)
+		}
+		onStick["/"+rescue.BackupsDir+"/"+name] = b
+	}
+	if err := writeFiles(files, onStick); err != nil {
 		return RecoveryResult{}, fmt.Errorf("recovery stick: fill the files partition: %w", err)
 	}
 	closed = true

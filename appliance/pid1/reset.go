@@ -48,18 +48,21 @@ func (p *init1) resetIfRequested(dev string) bool {
 func (p *init1) watchSticks(ctx context.Context, dataDir string, loader *kmod.Loader) {
 	var mu sync.Mutex
 	mounted := map[string]string{} // device → directory
+	ignored := map[string]bool{}   // USB devices already reported as not ours
 	add := func(dev, partname string) {
-		label, err := usbstick.Label(dev, partname)
-		if err != nil {
-			return
-		}
-		which, ok := usbstick.Ours(label)
-		if !ok {
+		if !usbstick.OnUSB(dev) {
 			return
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if _, done := mounted[dev]; done {
+		if _, done := mounted[dev]; done || ignored[dev] {
+			return
+		}
+		label, err := usbstick.Label(dev, partname)
+		which, ok := usbstick.Ours(label)
+		if err != nil || !ok {
+			ignored[dev] = true
+			p.log.Info("USB storage ignored: not labelled "+usbstick.LabelBackup+" or a recovery stick", "dev", dev, "label", label, "err", err)
 			return
 		}
 		dir, err := usbstick.Mount(dev, which)
@@ -84,23 +87,47 @@ func (p *init1) watchSticks(ctx context.Context, dataDir string, loader *kmod.Lo
 			p.request(actReboot)
 		}
 	}
-	// Sticks present at start sent their events before anyone listened.
-	uevents, _ := filepath.Glob("/sys/class/block/*/uevent")
-	for _, u := range uevents {
-		b, err := os.ReadFile(u)
-		if err != nil {
-			continue
-		}
-		env := map[string]string{"SUBSYSTEM": "block"}
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, "="); ok {
-				env[k] = v
+	// Sticks present at start sent their events before anyone listened, and a stick whose
+	// disk driver is loaded only now (sd_mod, by the events below) may appear between two
+	// events: look at the block devices at start and every few seconds.
+	scan := func() {
+		uevents, _ := filepath.Glob("/sys/class/block/*/uevent")
+		for _, u := range uevents {
+			b, err := os.ReadFile(u)
+			if err != nil {
+				continue
+			}
+			env := map[string]string{"SUBSYSTEM": "block"}
+			for _, line := range strings.Split(string(b), "\n") {
+				if k, v, ok := strings.Cut(line, "="); ok {
+					env[k] = v
+				}
+			}
+			if dev, ok := usbstick.BlockAdded(uevent.Event{Action: "add", Env: env}); ok && !strings.HasPrefix(env["DEVNAME"], "loop") {
+				add(dev, env["PARTNAME"])
 			}
 		}
-		if dev, ok := usbstick.BlockAdded(uevent.Event{Action: "add", Env: env}); ok && !strings.HasPrefix(env["DEVNAME"], "loop") {
-			add(dev, env["PARTNAME"])
-		}
 	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			// Devices that appeared after the boot's coldplug and before the listener below
+			// (a stick's SCSI disk, whose driver sd_mod only its own event would load): for
+			// the first half minute, when that can happen.
+			if loader != nil && i < 6 {
+				if loaded, _ := loader.Coldplug("/sys"); len(loaded) > 0 {
+					p.log.Info("drivers loaded for new devices", "modules", strings.Join(loaded, " "))
+				}
+			}
+			scan()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	err := uevent.Listen(ctx, func(e uevent.Event) {
 		// Without udevd, a device plugged in later (a USB stick's storage interface) gets its
 		// driver here.
@@ -109,6 +136,8 @@ func (p *init1) watchSticks(ctx context.Context, dataDir string, loader *kmod.Lo
 				for _, m := range loader.Match(alias) {
 					if err := loader.Load(m); err != nil {
 						p.log.Warn("module", "err", err)
+					} else {
+						p.log.Debug("driver loaded for a new device", "module", m, "modalias", alias)
 					}
 				}
 			}()
@@ -118,6 +147,7 @@ func (p *init1) watchSticks(ctx context.Context, dataDir string, loader *kmod.Lo
 		}
 		if dev, ok := usbstick.BlockRemoved(e); ok {
 			mu.Lock()
+			delete(ignored, dev)
 			if dir, ok := mounted[dev]; ok {
 				usbstick.Unmount(dir)
 				delete(mounted, dev)

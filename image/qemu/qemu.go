@@ -29,6 +29,9 @@ type Config struct {
 	TPM      string    // unix socket of a running swtpm (see StartSwtpm); "" for no TPM
 	Monitor  string    // unix socket for QEMU's human monitor (see VM.Monitor); "" for none
 	Extra    []string  // more QEMU arguments
+	// DiskFirst makes the firmware try Image before the devices Extra gives a bootindex
+	// (a USB stick left plugged in); otherwise those come first.
+	DiskFirst bool
 }
 
 // VM is a running QEMU.
@@ -67,7 +70,8 @@ func Start(cfg Config) (*VM, error) {
 	args := []string{
 		"-machine", "q35", "-m", strconv.Itoa(cfg.MemoryMB), "-smp", strconv.Itoa(cfg.CPUs),
 		"-bios", OVMF,
-		"-drive", "file=" + cfg.Image + ",format=raw,if=virtio",
+		"-drive", "file=" + cfg.Image + ",format=raw,if=none,id=disk0",
+		"-device", "virtio-blk-pci,drive=disk0" + map[bool]string{true: ",bootindex=0"}[cfg.DiskFirst],
 		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80", cfg.HostPort),
 		"-device", "virtio-net-pci,netdev=n0",
 		// A hardware RNG, as every real board has one (or RDRAND): without it the guest's

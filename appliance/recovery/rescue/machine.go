@@ -235,6 +235,10 @@ func (m *Machine) Restore(ctx context.Context, file, mnemonic string, passphrase
 	if m.cfg.StickDir == "" || file == "" || strings.ContainsAny(file, `/\`) || strings.HasPrefix(file, ".") {
 		return nil, errors.New("choose a backup on the stick")
 	}
+	path := filepath.Join(m.cfg.StickDir, BackupsDir, file)
+	if _, err := CheckBackup(path, mnemonic, passphrase, m.cfg.Network); err != nil {
+		return nil, err // refused before the internal disk is touched
+	}
 	dir, err := m.mountData(true)
 	if err != nil {
 		return nil, fmt.Errorf("the internal data partition: %w", err)
@@ -247,7 +251,7 @@ func (m *Machine) Restore(ctx context.Context, file, mnemonic string, passphrase
 		}
 	}
 	start := time.Now()
-	man, err := RestoreBackup(RestoreOptions{File: filepath.Join(m.cfg.StickDir, BackupsDir, file), DBPath: db,
+	man, err := RestoreBackup(RestoreOptions{File: path, DBPath: db,
 		Mnemonic: mnemonic, Passphrase: passphrase, Network: m.cfg.Network})
 	if err == nil {
 		unix.Sync()

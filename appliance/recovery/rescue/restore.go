@@ -45,6 +45,40 @@ type RestoreOptions struct {
 // subsystems are those DefaultPolicy names.
 var subsystems = backup.Subsystems()
 
+// CheckBackup reads and authenticates the whole backup with the key from the mnemonic
+// without any database: it refuses another wallet's, a damaged, a cut-short or a re-keyed
+// file before the internal disk is touched (Machine.Restore calls it before it mounts, or
+// formats, the data partition). Schema versions are not judged here: RestoreBackup does
+// that against the database it restores into.
+func CheckBackup(file, mnemonic string, passphrase []byte, network string) (*backup.Manifest, error) {
+	key, err := hsm.BackupKeyFromMnemonic(mnemonic, passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("check backup: %w", err)
+	}
+	defer key.Zero()
+	hdr, err := readHeaderFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("check backup %s: %w", filepath.Base(file), err)
+	}
+	known := map[string]int{}
+	for _, c := range hdr.Contents {
+		known[c.Subsystem] = c.Version
+	}
+	for _, s := range subsystems {
+		known[s] = max(known[s], 1)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("check backup: %w", err)
+	}
+	defer f.Close()
+	m, err := backup.Verify(f, key, backup.ReadOptions{Policy: backup.DefaultPolicy(known), Network: network})
+	if err != nil {
+		return nil, fmt.Errorf("check backup %s: %w", filepath.Base(file), err)
+	}
+	return m, nil
+}
+
 // RestoreBackup verifies the backup with the key from the mnemonic (backup.Verify reads and
 // authenticates all of it), then restores it into the database (backup.Restore: all or
 // nothing, in one transaction). Any error leaves the database as it was; Explain turns it

@@ -119,6 +119,9 @@ func TestRestoreFromStick(t *testing.T) {
 		{truncated, abandon, backup.ErrTruncated},
 		{corrupted, abandon, backup.ErrCorrupted},
 	} {
+		if _, err := rescue.CheckBackup(c.file, c.words, nil, "regtest"); !errors.Is(err, c.want) {
+			t.Fatalf("check %s: %v, want %v", filepath.Base(c.file), err, c.want)
+		}
 		_, err := rescue.RestoreBackup(rescue.RestoreOptions{File: c.file, DBPath: target, Mnemonic: c.words, Network: "regtest"})
 		if !errors.Is(err, c.want) {
 			t.Fatalf("%s: %v, want %v", filepath.Base(c.file), err, c.want)
@@ -132,6 +135,12 @@ func TestRestoreFromStick(t *testing.T) {
 	}
 	if _, err := rescue.RestoreBackup(rescue.RestoreOptions{File: good, DBPath: target, Mnemonic: "abandon abandon", Network: "regtest"}); err == nil {
 		t.Fatal("a bad mnemonic restored")
+	}
+	if m, err := rescue.CheckBackup(good, abandon, nil, "regtest"); err != nil || m.Fingerprint != "73c5da0a" {
+		t.Fatalf("check the good backup: %v", err)
+	}
+	if _, err := rescue.CheckBackup(good, abandon, nil, "mainnet"); !errors.Is(err, backup.ErrOtherWallet) {
+		t.Fatalf("check on another network: %v", err)
 	}
 	start := time.Now()
 	m, err := rescue.RestoreBackup(rescue.RestoreOptions{File: good, DBPath: target, Mnemonic: abandon, Network: "regtest"})

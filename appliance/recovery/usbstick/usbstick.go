@@ -59,6 +59,13 @@ func BlockRemoved(e uevent.Event) (string, bool) {
 	return "/dev/" + e.Env["DEVNAME"], true
 }
 
+// OnUSB reports whether the block device node dev (/dev/sda1) sits on a USB device, from
+// its sysfs path (/sys/class/block/sda1 → …/usb1/1-1/…).
+func OnUSB(dev string) bool {
+	p, err := filepath.EvalSymlinks(filepath.Join("/sys/class/block", filepath.Base(dev)))
+	return err == nil && strings.Contains(p, "/usb")
+}
+
 // Label returns the label a stick's partition goes by: its GPT name (the event's PARTNAME)
 // when that is one of ours, else its FAT volume label read from the boot sector. Sticks
 // formatted on a laptop usually have an MBR and only a FAT label.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/anya-edge/anya/image"
 )
@@ -13,7 +14,8 @@ import (
 // recoveryBuild writes a recovery stick image (see image.BuildRecovery):
 //
 //	anyactl recovery build -bundle out/release.tar -trusted-root keys/roots/1.root.json -o stick.img
-//	        [-cmdline anya.network=regtest] [-backup-space 256] [-cache out/cache] [-bootloader FILE]
+//	        [-cmdline anya.network=regtest] [-backup-space 256] [-backup FILE.anyabak ...]
+//	        [-cache out/cache] [-bootloader FILE]
 //
 // then, for example, dd if=stick.img of=/dev/sdX bs=4M conv=fsync.
 func recoveryBuild(ctx context.Context, args []string) error {
@@ -26,6 +28,11 @@ func recoveryBuild(ctx context.Context, args []string) error {
 	cache := fs.String("cache", "out/cache", "where Debian packages are downloaded (systemd-boot)")
 	loader := fs.String("bootloader", "", "systemd-bootx64.efi to use instead of Debian's")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	var backups []string
+	fs.Func("backup", "a backup file (.anyabak, downloaded from the box's Backups page) to put on the stick; repeat for more", func(v string) error {
+		backups = append(backups, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,6 +41,16 @@ func recoveryBuild(ctx context.Context, args []string) error {
 	}
 	cfg := image.RecoveryConfig{Bundle: *bundle, TrustedRoot: *root, Output: *out, Cmdline: *cmdline,
 		BackupSpace: *space << 20, CacheDir: *cache}
+	for _, p := range backups {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("recovery build: %w", err)
+		}
+		if cfg.Backups == nil {
+			cfg.Backups = map[string][]byte{}
+		}
+		cfg.Backups[filepath.Base(p)] = b
+	}
 	if *loader != "" {
 		b, err := os.ReadFile(*loader)
 		if err != nil {
