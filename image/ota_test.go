@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -26,6 +28,7 @@ import (
 	"github.com/anya-edge/anya/image"
 	"github.com/anya-edge/anya/image/publish"
 	"github.com/anya-edge/anya/image/qemu"
+	fleetserver "github.com/anya-edge/anya/tools/fleet"
 )
 
 // The QEMU end-to-end test of over-the-air updates (issue 7). One image v1 with the trusted
@@ -37,19 +40,20 @@ import (
 //	             both slots and the ESP's boot files are byte for byte as before
 //	boot 2, v1:  upload v2, power cut during the slot write
 //	boot 3, v1:  still slot a, the attempt reported interrupted; plain write benchmark;
-//	             upload v2 again: installed, restarts by itself
-//	boot 4, v2:  trial of slot b, health check, committed; the TPM unlocked the wallet;
-//	             upload v3: installed, power cut right after the switch
+//	             the box enrolls with the fleet server (tools/fleet, on the host's loopback,
+//	             reached at 10.0.2.2 through QEMU's user network) with its TPM-held key;
+//	             the server offers v2 to 100 % of stable: installed, restarts by itself
+//	boot 4, v2:  trial of slot b, health check, committed, reported to the server; the TPM
+//	             unlocked the wallet; the server offers v3: installed, power cut right
+//	             after the switch
 //	boot 5, v3:  trial of slot a, health check fails, marked bad, restarts by itself
-//	boot 6, v2:  slot b, /api/update reports the fallback and why; wallet unlocked
+//	boot 6, v2:  slot b, /api/update reports the fallback and why; wallet unlocked; the
+//	             server hears of the rollback, pauses v3's rollout, and the box does not
+//	             install v3 again
 //
 // It logs (and writes to $ANYA_ARTIFACTS/ota-figures.txt) the bundle size, the install
 // throughput against a plain sequential write of the same bytes to the same disk in the
 // same run, and the time from the upload to the commit.
-//
-// The fleet server path (enroll, check in, offered v2) plugs in at boot 3 in place of the
-// upload once anyad runs the fleet client (appliance/update/fleet): the guest reaches a
-// server on the host's loopback at 10.0.2.2 through QEMU's user network.
 func TestOTAUpdates(t *testing.T) {
 	longTest(t)
 	requireTool(t, "qemu-system-x86_64")
@@ -201,15 +205,25 @@ func TestOTAUpdates(t *testing.T) {
 		t.Fatalf("after the power cut during the write: %v", st)
 	}
 	plain := c.benchWrite(t, ota.v2.payloads)
-	start := time.Now()
-	code, out, err = c.upload(ota.v2.tar)
-	uploaded := time.Since(start)
-	if err != nil || code != 200 || out["rebooting"] != true {
-		t.Fatalf("install v2: %d %v %v", code, out, err)
+	fl := startFleet(t, ota)
+	pct := 100.0
+	strict := &fleetserver.Policy{FailureThreshold: 0.5, MinAttempts: 1}
+	if _, err := fl.admin.AddRelease(context.Background(), fleetserver.AddRelease{Channel: "stable", Dir: "v2", Percent: &pct, Policy: strict}); err != nil {
+		t.Fatal(err)
 	}
-	att, _ := out["attempt"].(map[string]any)
-	installSec := attemptSeconds(t, att, "started", "switched")
-	b.waitFor(goodbye, idx)
+	tok, err := fl.admin.CreateToken(context.Background(), fleetserver.TokenRequest{Label: "ota test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, out = c.do("POST", "/api/update/fleet", map[string]any{"url": fl.guestURL, "token": tok.Secret})
+	if code != 200 || out["attestation"] != "tpm" {
+		t.Fatalf("enroll: %d %v, want a TPM-held device key", code, out)
+	}
+	device, _ := out["device_id"].(string)
+	b.waitFor(regexp.MustCompile(`installing the release the fleet server offers`), idx)
+	_, idx = b.waitFor(goodbye, idx)
+	uploaded := time.Since(start)
 
 	// Boot 4, v2: the trial commits.
 	st = waitUpdate(t, b, password, 10*time.Minute, func(st map[string]any) bool {
@@ -219,6 +233,12 @@ func TestOTAUpdates(t *testing.T) {
 	committed := time.Since(start)
 	c = login()
 	walletUnlocked(c)
+	att := historyAttempt(t, c)
+	installSec := attemptSeconds(t, att, "started", "switched")
+	d := fl.waitDevice(t, device, func(d fleetserver.Device) bool {
+		return d.Report.Counter == 20 && d.Report.Target != nil && d.Report.Target.State == "committed"
+	})
+	note("fleet server: device %s (%s key) reports %s committed on slot %s", device[:12], d.Attestation, d.Report.Version, d.Report.Slot)
 	for _, want := range []string{"TPM approved the boot state of the new slot", "PCR 4: kernel image", "PCR 9: initramfs", "PCR 12: "} {
 		if !strings.Contains(b.console(), want) {
 			t.Errorf("the console does not show the TPM approval of slot b (%q)", want)
@@ -231,17 +251,19 @@ func TestOTAUpdates(t *testing.T) {
 		float64(plain.Bytes)/plain.Seconds/(1<<20), plain.Seconds/installSec*float64(n)/float64(plain.Bytes))
 	note("guest SHA-256 over the same bytes in memory: %.1f s = %.1f MiB/s (the install hashes every byte three times: verify, stream, read back)",
 		plain.HashSeconds, float64(plain.Bytes)/plain.HashSeconds/(1<<20))
-	note("upload of v2: %.1f s until the install finished (upload, spool, verify, write); upload to committed: %.1f s",
+	note("fleet update to v2: %.1f s from enrolling to the restart (check in, fetch, verify, write); enrolling to committed: %.1f s",
 		uploaded.Seconds(), committed.Seconds())
 	if st["version"] != "2.0.0" || st["previous"] != "1.0.0" {
 		t.Fatalf("after the commit: %v", st)
 	}
 
-	// Still boot 4: v3 is installed; power cut right after the switch.
-	code, out, err = c.upload(ota.v3.tar)
-	if err != nil || code != 200 {
-		t.Fatalf("install v3: %d %v %v", code, out, err)
+	// Still boot 4: the server offers v3; the box installs it; power cut right after the
+	// switch.
+	v3, err := fl.admin.AddRelease(context.Background(), fleetserver.AddRelease{Channel: "stable", Dir: "v3", Percent: &pct, Policy: strict})
+	if err != nil {
+		t.Fatal(err)
 	}
+	b.waitFor(regexp.MustCompile(`update installed`), idx)
 	powerOff()
 	entries, _ = image.ListESPDir(ota.img, "/loader/entries")
 	note("power cut right after the switch to v3: boot entries %v", entries)
@@ -263,6 +285,22 @@ func TestOTAUpdates(t *testing.T) {
 	if !strings.Contains(b.console(), "made to fail its health check") {
 		t.Error("the console does not show v3's failing health check")
 	}
+	d = fl.waitDevice(t, device, func(d fleetserver.Device) bool {
+		return d.Report.Counter == 20 && d.Report.Target != nil && d.Report.Target.State == "rolled-back"
+	})
+	rel, err := fl.admin.Release(context.Background(), v3.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	note("fleet server: the box reports %s %s (%q); v3's rollout is %s", d.Report.Target.Version, d.Report.Target.State, d.Report.LastError, rel.Release.Rollout.State)
+	if rel.Release.Rollout.State != fleetserver.StatePaused {
+		t.Errorf("v3 rollout was not paused after the rollback: %+v", rel.Release.Rollout)
+	}
+	// A few more check-ins: the box does not install v3 again by itself.
+	time.Sleep(3 * fl.poll)
+	if strings.Count(b.console()[len(b.console())/2:], "installing the release the fleet server offers") > 0 {
+		t.Error("the box installed v3 again after it rolled back")
+	}
 	powerOff()
 	entries, _ = image.ListESPDir(ota.img, "/loader/entries")
 	if !slices.Contains(entries, "anya-a+0-1.conf") && !slices.ContainsFunc(entries, func(n string) bool { return strings.HasPrefix(n, "anya-a+0-") }) {
@@ -279,6 +317,8 @@ type otaBundle struct {
 }
 
 type otaFixture struct {
+	dir                string
+	root               string // the trusted root (keys/roots/1.root.json)
 	img                string // v1, booted
 	v0, v2, v3         otaBundle
 	tampered           string
@@ -296,7 +336,7 @@ func newOTAFixture(t *testing.T, dir string) *otaFixture {
 	if _, err := os.Stat(root); err != nil {
 		t.Fatal(err)
 	}
-	f := &otaFixture{
+	f := &otaFixture{dir: dir, root: root,
 		anyadGood: buildAnyadFlags(t, filepath.Join(dir, "anyad"), "-X github.com/anya-edge/anya/appliance/services.benchAPI=1"),
 		anyadV3: buildAnyadFlags(t, filepath.Join(dir, "anyad-v3"), "-X github.com/anya-edge/anya/appliance/services.benchAPI=1 "+
 			"-X github.com/anya-edge/anya/appliance/services.failHealth=1"),
@@ -328,7 +368,7 @@ func newOTAFixture(t *testing.T, dir string) *otaFixture {
 		{&f.v3, "v3", "3.0.0", 30, f.anyadV3},
 	} {
 		img := build(r.name, r.version, r.counter, r.anyad)
-		*r.b = signSlot(t, repo, img, filepath.Join(dir, "release"), filepath.Join(dir, r.name+".tar"))
+		*r.b = signSlot(t, repo, img, filepath.Join(dir, "releases", r.name), filepath.Join(dir, r.name+".tar"))
 		os.Remove(img)
 	}
 	f.tampered = filepath.Join(dir, "v2-tampered.tar")
@@ -672,4 +712,82 @@ func saveESP(t *testing.T, img string) {
 	b := make([]byte, 200<<20)
 	n, _ := io.ReadFull(f, b)
 	os.WriteFile(filepath.Join(d, "ota-after-cut-head.img"), b[:n], 0o644)
+}
+
+// otaFleet is the fleet server of the update test, on the host's loopback.
+type otaFleet struct {
+	admin    *fleetserver.AdminClient
+	guestURL string // the server as the guest reaches it
+	poll     time.Duration
+}
+
+// startFleet runs the fleet server on the fixture's releases directory (v0, v2, v3 signed
+// there) with a short check-in interval.
+func startFleet(t *testing.T, ota *otaFixture) *otaFleet {
+	t.Helper()
+	root, err := os.ReadFile(ota.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := fleetserver.OpenBoltStore(filepath.Join(ota.dir, "fleet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	const token = "ota-test-admin-token-0123456789abcdef"
+	fl := &otaFleet{poll: 5 * time.Second}
+	srv, err := fleetserver.New(fleetserver.Config{Store: store, Root: root, Releases: filepath.Join(ota.dir, "releases"),
+		AdminToken: token, Poll: fl.poll, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	fl.admin = &fleetserver.AdminClient{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Token: token}
+	fl.guestURL = fmt.Sprintf("http://10.0.2.2:%d/", port)
+	return fl
+}
+
+// waitDevice waits until the inventory's entry for device satisfies ok.
+func (fl *otaFleet) waitDevice(t *testing.T, device string, ok func(fleetserver.Device) bool) fleetserver.Device {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		devs, err := fl.admin.Devices(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range devs {
+			if d.ID == device && ok(d) {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fleet inventory: %+v", devs)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// historyAttempt returns the box's latest update attempt from GET /api/update/history.
+func historyAttempt(t *testing.T, c *client) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("GET", c.base+"/api/update/history?max=1", nil)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out) == 0 {
+		t.Fatalf("update history: %v %v", out, err)
+	}
+	return out[0]
 }

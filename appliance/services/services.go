@@ -157,10 +157,24 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer func() { stopBackups(); backupsDone() }()
 
+	fleetCtx, stopFleet := context.WithCancel(ctx)
+	checkins, fleetDone, err := startFleet(fleetCtx, db, cfg, upd, sealers)
+	if err != nil {
+		stopFleet()
+		return err
+	}
+	defer func() { stopFleet(); fleetDone() }()
+	updCfg := &web.UpdateConfig{Agent: upd.agent, Unavailable: upd.unavailable, Offer: cfg.UpdateOffer,
+		USB: stickBundle(cfg), SpoolDir: filepath.Join(cfg.DataDir, SpoolDir)}
+	if checkins != nil {
+		updCfg.Fleet = checkins
+		if updCfg.Offer == nil {
+			updCfg.Offer = fleetOffer(checkins)
+		}
+	}
+
 	srv, err := web.New(web.Config{DB: db, System: cfg.System, Logger: cfg.Log, Version: cfg.Version, Wallet: custody,
-		Node: node, Migrations: upd.gate(), Backups: backups,
-		Update: &web.UpdateConfig{Agent: upd.agent, Unavailable: upd.unavailable, Offer: cfg.UpdateOffer,
-			SpoolDir: filepath.Join(cfg.DataDir, SpoolDir)}})
+		Node: node, Migrations: upd.gate(), Backups: backups, Update: updCfg})
 	if err != nil {
 		return fmt.Errorf("start web page: %w", err)
 	}

@@ -49,6 +49,9 @@ type UpdateConfig struct {
 	// Offer, when set, asks the fleet server which release it offers this box (nil: there is
 	// none, and the page says so). The fleet client (appliance/update/fleet) provides it.
 	Offer func(ctx context.Context) (*UpdateOffer, error)
+	// Fleet, when set, is the check-in loop: the page enrolls the box with an update server
+	// and shows its check-ins. nil: the page offers no enrollment.
+	Fleet Fleet
 	// USB, when set, finds a bundle on a USB stick; close releases it. nil: the page says
 	// installing from a USB stick is not available.
 	USB func(ctx context.Context) (src release.Fetcher, close func(), err error)

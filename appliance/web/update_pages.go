@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/anya-edge/anya/appliance/update/agent"
+	"github.com/anya-edge/anya/appliance/update/checkin"
 	"github.com/anya-edge/anya/appliance/update/slot"
 )
 
@@ -23,6 +24,10 @@ type updateData struct {
 
 // updateView is what the page and GET /api/update show.
 type updateView struct {
+	// Enrollment is the update server the box checks in with (nil: the box cannot use
+	// one; Enrolled false: none yet).
+	Enrollment *checkin.Status `json:"enrollment,omitempty"`
+
 	// Unavailable says why the box cannot update itself here (no agent, a development run,
 	// no trusted root); "" when it can.
 	Unavailable string `json:"unavailable,omitempty"`
@@ -108,6 +113,10 @@ func (s *Server) updateStatus(ctx context.Context) updateView {
 	u := s.update
 	v := updateView{Version: s.version, Fleet: u.Offer != nil, USB: u.USB != nil,
 		MaxUpload: humanBytes(uint64(u.maxUpload())), History: []attemptView{}}
+	if u.Fleet != nil {
+		st := u.Fleet.Status()
+		v.Enrollment = &st
+	}
 	if ref := s.installable(); ref != nil {
 		v.Why = ref.msg
 	} else {

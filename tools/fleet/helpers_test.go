@@ -58,7 +58,7 @@ func newHarness(t testing.TB, counters ...uint64) *harness {
 	h := &harness{t: t, dir: t.TempDir(), clock: &clock{t: time.Now().UTC().Truncate(time.Millisecond)}}
 	h.keys, h.relDir = filepath.Join(h.dir, "keys"), filepath.Join(h.dir, "releases")
 	var err error
-	if h.root, err = signDemo(h.keys, h.relDir, "amd64", counters...); err != nil {
+	if h.root, err = SignDemo(h.keys, h.relDir, "amd64", counters...); err != nil {
 		t.Fatal(err)
 	}
 	if h.store, err = OpenBoltStore(filepath.Join(h.dir, "fleet.db")); err != nil {

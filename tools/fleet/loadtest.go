@@ -139,7 +139,7 @@ func LoadTest(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 		dir = d
 	}
 	relDir := filepath.Join(dir, "releases")
-	root, err := signDemo(filepath.Join(dir, "keys"), relDir, "amd64", 2)
+	root, err := SignDemo(filepath.Join(dir, "keys"), relDir, "amd64", 2)
 	if err != nil {
 		return res, err
 	}
@@ -350,10 +350,10 @@ func serveLoopback(h http.Handler) (string, func(), error) {
 	return "http://" + ln.Addr().String() + "/", stop, nil
 }
 
-// signDemo creates a signing directory in keys (if there is none) and signs one release per
+// SignDemo creates a signing directory in keys (if there is none) and signs one release per
 // counter into releases/stable-<counter>/, with small payloads: release n is version
 // "1.<n>.0". It returns the trusted root. For the load test and the tests.
-func signDemo(keys, releases, arch string, counters ...uint64) ([]byte, error) {
+func SignDemo(keys, releases, arch string, counters ...uint64) ([]byte, error) {
 	repo, err := publish.Open(keys)
 	if errors.Is(err, os.ErrNotExist) {
 		repo, err = publish.Keygen(keys, publish.KeygenOptions{})

@@ -385,7 +385,7 @@ func TestChannelsAndAdmin(t *testing.T) {
 func TestAddReleaseVerifies(t *testing.T) {
 	h := newHarness(t, 2)
 	// A bundle signed by other keys.
-	if _, err := signDemo(h.dir+"/otherkeys", h.relDir+"/foreign", "amd64", 5); err != nil {
+	if _, err := SignDemo(h.dir+"/otherkeys", h.relDir+"/foreign", "amd64", 5); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct{ name, dir string }{
