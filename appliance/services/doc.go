@@ -61,5 +61,12 @@
 // baseline of the install throughput figure (see bench.go).
 //
 // Uploaded bundles are spooled to SpoolDir on the data partition (the page's upload, see
-// package appliance/web); Config.UpdateOffer is the hook for the fleet client.
+// package appliance/web). A bundle on a USB stick PID 1 mounted is installed from the page too
+// (stickBundle). The fleet check-ins (package appliance/update/checkin, fleet.go) run beside
+// the page once the owner enrolls the box; the device key is a TPM signing key when the box
+// has a TPM, else FleetKeyFile. Config.UpdateOffer replaces the check-ins' offer for tests.
+//
+// Backups (backups.go): the scheduler of package appliance/recovery/backup writes them into
+// BackupsDir on the data partition after changes and daily, and copies each onto the
+// sticks PID 1 mounts under usbstick.MountRoot (Config.StickRoot in tests).
 package services

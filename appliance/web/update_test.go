@@ -24,11 +24,13 @@ import (
 	"github.com/anya-edge/anya/appliance/control"
 	"github.com/anya-edge/anya/appliance/logring"
 	"github.com/anya-edge/anya/appliance/update/agent"
+	"github.com/anya-edge/anya/appliance/update/checkin"
 	"github.com/anya-edge/anya/appliance/update/release"
 	"github.com/anya-edge/anya/appliance/update/slot"
 	"github.com/anya-edge/anya/image"
 	"github.com/anya-edge/anya/image/publish"
 	"github.com/anya-edge/anya/storage"
+	fleetserver "github.com/anya-edge/anya/tools/fleet"
 )
 
 // The update page's tests run the real update agent on a small disk image written with
@@ -93,6 +95,8 @@ type updBox struct {
 	keys   *publish.Repo
 	signed int
 	logs   bytes.Buffer
+	// fleet, when set, gives each run its check-in loop (UpdateConfig.Fleet and Offer).
+	fleet func(run *updRun, reboot func(context.Context) error) *checkin.Runner
 }
 
 func newUpdBox(t *testing.T) *updBox {
@@ -132,14 +136,16 @@ func (b *updBox) bundle(r updRelease) []byte {
 
 // updRun is one run of the services on the box: the database, the agent, the page.
 type updRun struct {
-	t       *testing.T
-	db      *storage.DB
-	agent   *agent.Agent
-	srv     *Server
-	ts      *httptest.Server
-	hc      *http.Client
-	csrf    string
-	reboots chan struct{}
+	t        *testing.T
+	db       *storage.DB
+	agent    *agent.Agent
+	srv      *Server
+	ts       *httptest.Server
+	hc       *http.Client
+	csrf     string
+	reboots  chan struct{}
+	checkins *checkin.Runner // with updBox.fleet
+	log      *slog.Logger
 }
 
 // start runs slot s with release r as booted by entry loaderEntry ("" slot: a development
@@ -152,6 +158,7 @@ func (b *updBox) start(s string, r updRelease, loaderEntry string, maxUpload int
 	}
 	run := &updRun{t: b.t, db: db, reboots: make(chan struct{}, 4)}
 	log := slog.New(slog.NewTextHandler(&b.logs, nil))
+	run.log = log
 	host := &control.Host{Version: "test", DataDir: b.dir, Logs: logring.New(10), Started: time.Now(),
 		Restart: func() { run.reboots <- struct{}{} }}
 	cfg := agent.Config{DB: db, Log: log, Arch: "amd64", Now: func() time.Time { return updT0.Add(time.Hour) },
@@ -166,8 +173,12 @@ func (b *updBox) start(s string, r updRelease, loaderEntry string, maxUpload int
 	if _, err := run.agent.Boot(context.Background()); err != nil {
 		b.t.Fatal(err)
 	}
-	run.srv, err = New(Config{DB: db, System: host, Logger: log, Version: "anyad-test", Migrations: run.agent,
-		Update: &UpdateConfig{Agent: run.agent, SpoolDir: filepath.Join(b.dir, "data", "tmp"), MaxUpload: maxUpload}})
+	ucfg := &UpdateConfig{Agent: run.agent, SpoolDir: filepath.Join(b.dir, "data", "tmp"), MaxUpload: maxUpload}
+	if b.fleet != nil {
+		run.checkins = b.fleet(run, host.Reboot)
+		ucfg.Fleet = run.checkins
+	}
+	run.srv, err = New(Config{DB: db, System: host, Logger: log, Version: "anyad-test", Migrations: run.agent, Update: ucfg})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -471,5 +482,109 @@ func TestUpdateUnmanagedAndLimits(t *testing.T) {
 	code, out = small.api("POST", "/api/update/now", `{"force":false}`)
 	if code != http.StatusConflict || !strings.Contains(fmt.Sprint(out["error"]), "No update is offered") {
 		t.Fatalf("update now without a fleet: %d %v", code, out)
+	}
+}
+
+// TestUpdateFromFleetServer: the owner enrolls the box with a fleet server (tools/fleet) on
+// the Updates page; the check-in loop reports the running release; the server offers v2 to
+// every box of the channel; the loop installs it into slot b through the update agent,
+// reports it installed and restarts the box. Bad enrollments are refused with the reason.
+func TestUpdateFromFleetServer(t *testing.T) {
+	b := newUpdBox(t)
+	v2 := updMakeRelease(t, "2.0.0", 20)
+	b.bundle(v2) // signed into b.dir/bundle-0, a release directory of the fleet server
+	now := func() time.Time { return updT0.Add(time.Hour) }
+	store, err := fleetserver.OpenBoltStore(filepath.Join(t.TempDir(), "fleet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	const admin = "fleet-admin-token-for-the-web-test"
+	fs, err := fleetserver.New(fleetserver.Config{Store: store, Root: b.keys.Root(), Releases: b.dir, AdminToken: admin,
+		Poll: time.Second, Now: now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	fts := httptest.NewServer(fs.Handler())
+	defer fts.Close()
+	ac := &fleetserver.AdminClient{URL: fts.URL, Token: admin, HTTP: fts.Client()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.fleet = func(run *updRun, reboot func(context.Context) error) *checkin.Runner {
+		r, err := checkin.New(checkin.Config{DB: run.db, Updater: run.agent, Reboot: reboot, Now: now, Log: run.log,
+			Keys: checkin.FileKeys{Path: filepath.Join(b.dir, "data", "fleet-key.pem")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go r.Run(ctx)
+		return r
+	}
+	run := b.start("a", b.v1, "anya-a.conf", 0)
+	code, text := run.page("/update")
+	if code != http.StatusOK {
+		t.Fatalf("GET /update: %d", code)
+	}
+	wantContains(t, "the update page", text, `id="update-server"`, `action="/update/fleet"`)
+
+	for _, bad := range []string{`{"url":"fleet.example","token":"x"}`, `{"url":"` + fts.URL + `","token":""}`,
+		`{"url":"` + fts.URL + `","token":"anya-enroll-not-a-token"}`} {
+		if code, out := run.api("POST", "/api/update/fleet", bad); code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out["error"]), "could not enroll") {
+			t.Fatalf("enroll %s: %d %v", bad, code, out)
+		}
+	}
+	tok, err := ac.CreateToken(ctx, fleetserver.TokenRequest{Label: "web test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out := run.api("POST", "/api/update/fleet", `{"url":"`+fts.URL+`","token":"`+tok.Secret+`"}`)
+	if code != http.StatusOK || out["device_id"] == "" || out["key_blob"] != nil {
+		t.Fatalf("enroll: %d %v", code, out)
+	}
+	device := out["device_id"].(string)
+	waitDev := func(what string, ok func(fleetserver.Device) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			devs, err := ac.Devices(ctx)
+			if err == nil && len(devs) == 1 && devs[0].ID == device && ok(devs[0]) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("fleet inventory, waiting for %s: %+v %v", what, devs, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitDev("the first check-in", func(d fleetserver.Device) bool { return d.Report.Version == "1.0.0" && d.Report.Slot == "a" })
+	code, out = run.api("GET", "/api/update/fleet", "")
+	if code != http.StatusOK || out["enrolled"] != true || out["last_check_in"] == nil {
+		t.Fatalf("GET /api/update/fleet: %d %v", code, out)
+	}
+
+	pct := 100.0
+	if _, err := ac.AddRelease(ctx, fleetserver.AddRelease{Channel: "stable", Dir: "bundle-0", Percent: &pct}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-run.reboots:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the offered release was not installed:\n%s", b.logs.String())
+	}
+	if got := b.slotBytes("b"); !bytes.Contains(got, v2.system[:4096]) {
+		t.Fatal("slot b does not hold v2's system image")
+	}
+	waitDev("the install report", func(d fleetserver.Device) bool {
+		return d.Report.Target != nil && d.Report.Target.Version == "2.0.0" && d.Report.Target.State == "installed"
+	})
+	code, text = run.page("/update")
+	wantContains(t, "the update page", text, `id="fleet-url">`+fts.URL, "Last check-in")
+
+	code, out = run.api("POST", "/api/update/fleet/leave", "")
+	if code != http.StatusOK {
+		t.Fatalf("leave: %d %v", code, out)
+	}
+	if _, out = run.api("GET", "/api/update/fleet", ""); out["enrolled"] == true {
+		t.Fatalf("still enrolled after leaving: %v", out)
 	}
 }

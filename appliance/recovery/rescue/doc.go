@@ -77,9 +77,11 @@
 // Reinstall of a 3.5 MB test release onto a 200 MiB blank disk image: 0.1–0.5 s. Backup of a
 // small database: 17 KB in 1–4 ms; restore (Verify + Restore) 4–30 ms (package backup has
 // the figures of a 10,000-transaction wallet). In QEMU (image's
-// TestRecoveryStickReinstallsBlankDisk, TCG, no KVM, 2026-11-26): the stick (112 MiB, a
-// 22.7 MiB bundle) reaches its page 17 s after QEMU starts; the reinstall onto a blank 1 GiB
-// virtio disk takes 17–20 s through the page; the reinstalled disk then boots to its setup
-// page in 33–34 s; a factory reset from the page is back at the wizard 58 s after the request
-// (reboot, zeroing the 350 MiB data partition, formatting, boot).
+// TestRecoveryBackupRestoreReset, TCG, no KVM, 2026-11-26): a fresh box's backup through the
+// page is 17 KB and takes 0.8 s, copy onto the stick included; the stick (112 MiB, a 22.8 MiB
+// bundle) reaches its page 17–38 s after QEMU starts; the reinstall onto a blank 1 GiB virtio
+// disk takes 17–33 s through the page; five refused restores leave the disk byte-identical;
+// the restore takes 4.2 s (check, format the blank data partition, restore); the restored
+// disk boots to its setup page in 33 s; a factory reset from the page is back at the wizard
+// 53–58 s after the request (reboot, zeroing the data partition, formatting, boot).
 package rescue

@@ -3,6 +3,7 @@
 //	anyactl image build -anyad out/anyad -o out/anya.img   build the disk image, print its SHA-256
 //	        [-trusted-root keys/roots/1.root.json]          ship the update trusted root
 //	anyactl image run -img out/anya.img -port 8080          boot it in QEMU, print the page's URL
+//	        [-stick stick.img [-boot-stick]] [-blank MiB]      with a USB stick; onto a blank disk
 //	anyactl audit verify -db /data/anya.db                  check the signer's audit chain
 //	anyactl release keygen -keys keys                        offline signing keys and root 1
 //	anyactl release sign -keys keys -img out/anya.img -o out/release -tar out/release.tar
@@ -168,8 +169,36 @@ func run(ctx context.Context, args []string) error {
 	port := fs.Int("port", 8080, "host port for the setup page")
 	mem := fs.Int("m", 512, "memory in MiB")
 	quiet := fs.Bool("q", false, "do not copy the serial console to stdout")
+	stick := fs.String("stick", "", "a USB stick image to plug in (a recovery stick, or a stick labelled ANYA-BACKUP)")
+	bootStick := fs.Bool("boot-stick", false, "boot from the -stick (a recovery stick) rather than the disk")
+	blank := fs.Int64("blank", 0, "create -img as a blank disk of this many MiB first (a new internal disk to recover onto)")
 	fs.Parse(args)
+	if *blank > 0 {
+		if _, err := os.Stat(*img); err == nil {
+			return fmt.Errorf("image run: -blank: %s exists; remove it first", *img)
+		}
+		f, err := os.Create(*img)
+		if err != nil {
+			return fmt.Errorf("image run: %w", err)
+		}
+		err = f.Truncate(*blank << 20)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("image run: %w", err)
+		}
+	}
 	cfg := qemu.Config{Image: *img, HostPort: *port, MemoryMB: *mem}
+	if *stick != "" {
+		idx := ",bootindex=1"
+		cfg.DiskFirst = !*bootStick
+		cfg.Extra = []string{"-device", "qemu-xhci,id=xhci", "-drive", "if=none,id=stick,format=raw,file=" + *stick,
+			"-device", "usb-storage,bus=xhci.0,drive=stick,removable=on" + idx}
+		if cfg.MemoryMB < 768 {
+			cfg.MemoryMB = 768 // as the QEMU recovery tests run it
+		}
+	} else if *bootStick {
+		return fmt.Errorf("image run: -boot-stick needs -stick")
+	}
 	if !*quiet {
 		cfg.Console = os.Stdout
 	}
