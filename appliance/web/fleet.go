@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/anya-edge/anya/appliance/update/checkin"
@@ -32,6 +33,9 @@ func (s *Server) enroll(r *http.Request, in enrollment) (checkin.Settings, *upda
 		return checkin.Settings{}, &updateRefusal{http.StatusNotImplemented, "This box cannot use an update server."}
 	}
 	st, err := s.update.Fleet.Enroll(r.Context(), in.URL, in.Token, in.Channel, !in.Manual)
+	if errors.Is(err, checkin.ErrBusy) {
+		return checkin.Settings{}, &updateRefusal{http.StatusConflict, err.Error()}
+	}
 	if err != nil {
 		s.log.Warn("enrollment with the update server failed", "url", in.URL, "err", err)
 		return checkin.Settings{}, &updateRefusal{http.StatusBadRequest, "The box could not enroll: " + err.Error()}
@@ -55,7 +59,10 @@ func (s *Server) updateFleetLeaveForm(w http.ResponseWriter, r *http.Request) {
 		s.renderUpdate(w, r, http.StatusNotImplemented, "", "This box cannot use an update server.")
 		return
 	}
-	if err := s.update.Fleet.Leave(); err != nil {
+	if err := s.update.Fleet.Leave(); errors.Is(err, checkin.ErrBusy) {
+		s.renderUpdate(w, r, http.StatusConflict, "", err.Error())
+		return
+	} else if err != nil {
 		s.internalError(w, r, false, "leave the update server", err)
 		return
 	}
@@ -92,7 +99,10 @@ func (s *Server) apiUpdateFleetLeave(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "this box cannot use an update server")
 		return
 	}
-	if err := s.update.Fleet.Leave(); err != nil {
+	if err := s.update.Fleet.Leave(); errors.Is(err, checkin.ErrBusy) {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	} else if err != nil {
 		s.internalError(w, r, true, "leave the update server", err)
 		return
 	}

@@ -26,6 +26,8 @@ const Subsystem = "fleet"
 // Defaults.
 const (
 	DefaultPoll = time.Hour
+	// RetryPoll is the wait after a failed check-in (a server or network down).
+	RetryPoll = 5 * time.Minute
 	// Jitter is the spread of the check-ins, as a fraction of the interval.
 	Jitter = 0.15
 	// DefaultChannel is the channel a box asks for when the owner names none.
@@ -162,7 +164,9 @@ func (r *Runner) Enroll(ctx context.Context, serverURL, token, channel string, a
 	if channel = strings.TrimSpace(channel); channel == "" {
 		channel = DefaultChannel
 	}
-	r.op.Lock()
+	if !r.op.TryLock() {
+		return Settings{}, fmt.Errorf("enroll: %w", ErrBusy)
+	}
 	defer r.op.Unlock()
 	key, blob, err := r.cfg.Keys.Create(ctx)
 	if err != nil {
@@ -194,7 +198,9 @@ func (r *Runner) Enroll(ctx context.Context, serverURL, token, channel string, a
 
 // Leave forgets the enrollment: the box stops checking in.
 func (r *Runner) Leave() error {
-	r.op.Lock()
+	if !r.op.TryLock() {
+		return fmt.Errorf("leave the fleet: %w", ErrBusy)
+	}
 	defer r.op.Unlock()
 	if err := r.settings.Delete(keyEnrollment); err != nil {
 		return fmt.Errorf("leave the fleet: %w", err)
@@ -263,9 +269,19 @@ func (r *Runner) report(channel string) (fleet.Report, agent.Status, error) {
 	return rep, st, nil
 }
 
-// CheckNow checks in once and returns the offer; it installs nothing.
+// ErrBusy means a check-in or an install of the loop is running.
+var ErrBusy = errors.New("the box is checking in or installing an update: try again when it finished")
+
+// CheckNow checks in once and returns the offer; it installs nothing. While the loop is
+// busy (an install takes minutes) it returns the offer of the latest check-in instead.
 func (r *Runner) CheckNow(ctx context.Context) (fleet.Offer, error) {
-	r.op.Lock()
+	if !r.op.TryLock() {
+		st := r.Status()
+		if st.Offer != nil {
+			return *st.Offer, nil
+		}
+		return fleet.Offer{}, nil
+	}
 	defer r.op.Unlock()
 	o, _, err := r.checkIn(ctx)
 	return o, err
@@ -306,7 +322,7 @@ func wanted(o fleet.Offer, st agent.Status, s Settings) (bool, string) {
 	}
 	if a := st.Last; a != nil && a.Counter == o.Counter {
 		switch {
-		case fleet.TargetState(a.Result).Failure():
+		case a.Result == agent.RolledBack || a.Result == agent.Refused:
 			return false, fmt.Sprintf("release %s failed here before (%s): install it from the page to retry", o.Version, a.Result)
 		case !a.Result.Final():
 			return false, fmt.Sprintf("release %s is being installed (%s)", o.Version, a.Result)
@@ -328,6 +344,7 @@ func (r *Runner) once(ctx context.Context) time.Duration {
 	if err != nil {
 		if !errors.Is(err, ErrNotEnrolled) {
 			r.log.Warn("fleet check-in failed", "err", err)
+			return min(poll, RetryPoll)
 		}
 		return poll
 	}
@@ -352,7 +369,7 @@ func (r *Runner) once(ctx context.Context) time.Duration {
 	}
 	if err != nil {
 		r.log.Warn("fleet update not installed", "version", o.Version, "err", err)
-		return poll
+		return min(poll, RetryPoll)
 	}
 	r.log.Info("fleet update installed: restarting into it", "version", att.Version, "slot", att.Slot)
 	if err := r.cfg.Reboot(ctx); err != nil {

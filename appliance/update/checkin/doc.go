@@ -23,9 +23,12 @@
 // install, a commit or a rollback, and counts failures for its staged rollout.
 //
 // An offer is installed automatically (Settings.Auto, on by default) when its release
-// counter is above the running one and it is not the release whose last attempt failed or
-// rolled back here: a box does not retry a release that broke it until the owner forces it
-// on the page, or the server offers a newer one. The box verifies every byte it fetches
+// counter is above the running one and it is not the release whose last attempt was refused
+// or rolled back here: a box does not retry a release that broke it (or did not verify)
+// until the owner forces it on the page, or the server offers a newer one. An attempt that
+// stopped before the switch (agent.Failed: interrupted by a power cut, a download that broke
+// off) changed nothing and is retried at the next check-in; a failed check-in or install is
+// retried after RetryPoll rather than the full interval. The box verifies every byte it fetches
 // against its own trusted root (package release); the server only says what to fetch.
 // After a successful install the box checks in once more (target "installed") and restarts;
 // the trial boot, its health check and the commit or rollback are the agent's.

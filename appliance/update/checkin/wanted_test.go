@@ -25,7 +25,7 @@ func TestWanted(t *testing.T) {
 		{"same release", fleet.Offer{Release: "s", Version: "1.2.0", Counter: 2}, running, auto, false},
 		{"older release", fleet.Offer{Release: "s", Version: "1.1.0", Counter: 1}, running, auto, false},
 		{"rolled back before", offer, with(&agent.Attempt{Counter: 3, Result: agent.RolledBack}), auto, false},
-		{"failed before", offer, with(&agent.Attempt{Counter: 3, Result: agent.Failed}), auto, false},
+		{"interrupted before the switch: retried", offer, with(&agent.Attempt{Counter: 3, Result: agent.Failed, Code: "interrupted"}), auto, true},
 		{"refused before", offer, with(&agent.Attempt{Counter: 3, Result: agent.Refused}), auto, false},
 		{"installed, waiting for the restart", offer, with(&agent.Attempt{Counter: 3, Result: agent.Installed}), auto, false},
 		{"an older release failed", offer, with(&agent.Attempt{Counter: 2, Result: agent.RolledBack}), auto, true},
