@@ -80,7 +80,8 @@ func hasArch(r *Release, arch string) bool {
 
 // classify says where a report puts the device with the release whose counter is n. Only a
 // report whose target (latest attempt) is n speaks of it: the device attempted the release;
-// it failed when the attempt failed, was refused or rolled back; it succeeded when the attempt
+// it failed when the attempt was refused or rolled back (an attempt that stopped before the
+// switch, interrupted say, is still an attempt: the box retries it); it succeeded when the attempt
 // is committed and the device runs the release, healthy. A box that merely runs n (flashed
 // with it, say) is not counted. ok is false when the report says nothing about n.
 func classify(rep dev.Report, n uint64) (s OutcomeState, ok bool) {
@@ -88,7 +89,7 @@ func classify(rep dev.Report, n uint64) (s OutcomeState, ok bool) {
 	switch {
 	case t == nil || t.Counter != n:
 		return "", false
-	case t.State.Failure():
+	case t.State.Broken():
 		return OutcomeFailed, true
 	case t.State == dev.TargetCommitted && rep.Counter == n && rep.Health == dev.HealthOK:
 		return OutcomeSucceeded, true

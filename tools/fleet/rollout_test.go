@@ -156,7 +156,8 @@ func TestClassify(t *testing.T) {
 		{"committed, unhealthy", report(3, 3, dev.TargetCommitted, dev.HealthFailed), OutcomeAttempted},
 		{"rolled back", report(1, 3, dev.TargetRolledBack, dev.HealthOK), OutcomeFailed},
 		{"refused", report(1, 3, dev.TargetRefused, dev.HealthOK), OutcomeFailed},
-		{"failed", report(1, 3, dev.TargetFailed, dev.HealthOK), OutcomeFailed},
+		{"stopped before the switch: retried", report(1, 3, dev.TargetFailed, dev.HealthOK), OutcomeAttempted},
+		{"refused", report(1, 3, dev.TargetRefused, dev.HealthOK), OutcomeFailed},
 	}
 	for _, tc := range tests {
 		got, ok := classify(tc.rep, 3)

@@ -322,7 +322,7 @@ func wanted(o fleet.Offer, st agent.Status, s Settings) (bool, string) {
 	}
 	if a := st.Last; a != nil && a.Counter == o.Counter {
 		switch {
-		case a.Result == agent.RolledBack || a.Result == agent.Refused:
+		case fleet.TargetState(a.Result).Broken():
 			return false, fmt.Sprintf("release %s failed here before (%s): install it from the page to retry", o.Version, a.Result)
 		case !a.Result.Final():
 			return false, fmt.Sprintf("release %s is being installed (%s)", o.Version, a.Result)

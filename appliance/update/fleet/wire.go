@@ -94,6 +94,12 @@ func (s TargetState) Failure() bool {
 	return s == TargetFailed || s == TargetRefused || s == TargetRolledBack
 }
 
+// Broken reports whether s says the release itself did not work on the box: it did not
+// verify, or its slot failed and the box rolled back. An attempt that stopped before the
+// switch (TargetFailed: a power cut, a download that broke off) says nothing about the
+// release; the box retries it.
+func (s TargetState) Broken() bool { return s == TargetRefused || s == TargetRolledBack }
+
 // Target is the release a box last tried to install and how that went.
 type Target struct {
 	Version string      `json:"version"`
