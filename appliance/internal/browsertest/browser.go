@@ -179,8 +179,18 @@ func (b *Browser) WantPath(path string) {
 // FitsWidth marks the test failed when the page is wider than the phone's screen.
 func (b *Browser) FitsWidth(what string) {
 	b.t.Helper()
-	w := Run(b, what+": width", chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
-	if len(w) != 2 || w[0] > w[1] {
-		b.t.Errorf("%s: the page is %v pixels wide, wider than the screen", what, w)
+	// The layout is judged once it settled: on a loaded machine the stylesheet and the
+	// deferred script may still be applying when the element the test waited for appears.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		w := Run(b, what+": width", chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
+		if len(w) == 2 && w[0] <= w[1] {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Errorf("%s: the page is %v pixels wide, wider than the screen", what, w)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
