@@ -1,0 +1,44 @@
+package kernel
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// hasAVX2 is read-only after package initialisation.
+var hasAVX2 = cpu.X86.HasAVX2
+
+// Impl names the implementation in use: "avx2" or "go".
+func Impl() string {
+	if hasAVX2 {
+		return "avx2"
+	}
+	return "go"
+}
+
+// gemmRowAVX2 computes n4 groups of 4 dot products of the k int16 at a with the rows at b
+// (ldb elements apart), storing 4·n4 int32 at c. k is a positive multiple of 16.
+//
+//go:noescape
+func gemmRowAVX2(a, b *int16, ldb, k, n4 int, c *int32)
+
+func gemm(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, ldc int) {
+	if !hasAVX2 {
+		gemmGo(m, n, kk, a, lda, b, ldb, c, ldc)
+		return
+	}
+	gemmAVX2(m, n, kk, a, lda, b, ldb, c, ldc)
+}
+
+func gemmAVX2(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, ldc int) {
+	n4 := n / 4
+	for i := range m {
+		if n4 > 0 {
+			gemmRowAVX2(unsafe.SliceData(a[i*lda:]), unsafe.SliceData(b), ldb, kk, n4, unsafe.SliceData(c[i*ldc:]))
+		}
+		if n4*4 < n {
+			gemmGo(1, n-n4*4, kk, a[i*lda:], lda, b[n4*4*ldb:], ldb, c[i*ldc+n4*4:], ldc)
+		}
+	}
+}

@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package kernel
+
+// Impl names the implementation in use.
+func Impl() string { return "go" }
+
+func gemm(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, ldc int) {
+	gemmGo(m, n, kk, a, lda, b, ldb, c, ldc)
+}
