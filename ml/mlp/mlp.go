@@ -190,7 +190,17 @@ func (n *Net) Float(gemm bool) (*onnx.Model, error) {
 // weights are int8, symmetric per output channel, stored [out][in] for Gemm with
 // transB=1, and the bias is int32 at scale activation·weight, as onnxruntime's
 // quantize_static writes them.
-func (n *Net) QDQ(calib [][]float32) (*onnx.Model, error) {
+//
+// reduceRange quantizes weights to 7 bits (−63…63), as onnxruntime's reduce_range option
+// does: onnxruntime's u8×s8 kernel on AVX2 without VNNI (the box's and this build
+// machine's CPUs) adds pairs of products in saturating int16 (VPMADDUBSW), so with full
+// 8-bit weights its results are wrong wherever 255·|w₁| + 255·|w₂| exceeds 32767; its own
+// documentation recommends reduce_range there. ml/engine is exact with either.
+func (n *Net) QDQ(calib [][]float32, reduceRange bool) (*onnx.Model, error) {
+	qmax := 127.0
+	if reduceRange {
+		qmax = 63
+	}
 	if err := n.Check(); err != nil {
 		return nil, err
 	}
@@ -243,7 +253,7 @@ func (n *Net) QDQ(calib [][]float32) (*onnx.Model, error) {
 			for k := range in {
 				amax = max(amax, math.Abs(float64(l.W[k][j])))
 			}
-			ws[j] = float32(amax / 127)
+			ws[j] = float32(amax / qmax)
 			if ws[j] == 0 {
 				ws[j] = 1
 			}

@@ -11,8 +11,8 @@ import (
 func TestCheckRejectsBadNets(t *testing.T) {
 	good := func() *Net { return Random(rand.New(rand.NewPCG(1, 1)), []int{3, 4, 2}, "Relu", "") }
 	cases := []struct {
-		name  string
-		break_ func(n *Net)
+		name   string
+		mutate func(n *Net)
 	}{
 		{"no layers", func(n *Net) { n.Layers = nil }},
 		{"wrong rows", func(n *Net) { n.Inputs = 5 }},
@@ -25,7 +25,7 @@ func TestCheckRejectsBadNets(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			n := good()
-			tc.break_(n)
+			tc.mutate(n)
 			if err := n.Check(); err == nil {
 				t.Fatal("accepted")
 			}
@@ -51,7 +51,7 @@ func TestExportsDecode(t *testing.T) {
 	for name, mk := range map[string]func() (*onnx.Model, error){
 		"matmul": func() (*onnx.Model, error) { return n.Float(false) },
 		"gemm":   func() (*onnx.Model, error) { return n.Float(true) },
-		"qdq":    func() (*onnx.Model, error) { return n.QDQ(calib) },
+		"qdq":    func() (*onnx.Model, error) { return n.QDQ(calib, false) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			m, err := mk()
