@@ -20,7 +20,8 @@
 //     activation comes from DequantizeLinear(QuantizeLinear(x)) and whose weight is a
 //     DequantizeLinear of a constant int8 tensor runs on the integers directly (the quantized
 //     activation minus its zero point times the int8 weights, int32 sums), then scales by
-//     the two scales, as onnxruntime's fused QGemm/QLinearMatMul do. Other QuantizeLinear and
+//     the two scales, as onnxruntime's fused QGemm/QLinearMatMul do. In a model with any
+//     QuantizeLinear the layers left in float stay float: the model chose them. Other QuantizeLinear and
 //     DequantizeLinear nodes are executed as defined (QuantizeLinear divides by the scale,
 //     rounds half to even, saturates), so quantized values are identical to onnxruntime's.
 //

@@ -140,7 +140,7 @@ func TestQDQMatchesIntegerArithmetic(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	net := mlp.Random(r, []int{32, 64, 64, 1}, "Relu", "")
 	_, calib := randBatch(r, 200, 32, 1)
-	om, err := net.QDQ(calib, false)
+	om, err := net.QDQ(calib, mlp.QuantOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestRunAllocatesNothingAfterWarmUp(t *testing.T) {
 	net := mlp.Random(r, []int{32, 64, 64, 1}, "Relu", "")
 	fm, _ := net.Float(true)
 	_, calib := randBatch(r, 50, 32, 1)
-	qm, _ := net.QDQ(calib, false)
+	qm, _ := net.QDQ(calib, mlp.QuantOptions{})
 	for name, em := range map[string]*Model{
 		"float": load(t, fm, Options{Float: true}), "dynamic": load(t, fm, Options{}), "qdq": load(t, qm, Options{}),
 	} {

@@ -102,6 +102,12 @@ func Compile(om *onnx.Model, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("opset %d of ai.onnx: supported are 7 to 23", c.opset)
 	}
 	g := &om.Graph
+	for i := range g.Nodes {
+		if g.Nodes[i].OpType == "QuantizeLinear" {
+			// A QDQ model says itself which layers are quantized: the others stay float.
+			c.opt.Float = true
+		}
+	}
 	for _, t := range g.Initializers {
 		if t.Name == "" {
 			return nil, errors.New("initializer without a name")

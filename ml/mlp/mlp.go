@@ -191,14 +191,26 @@ func (n *Net) Float(gemm bool) (*onnx.Model, error) {
 // transB=1, and the bias is int32 at scale activation·weight, as onnxruntime's
 // quantize_static writes them.
 //
-// reduceRange quantizes weights to 7 bits (−63…63), as onnxruntime's reduce_range option
+// QuantOptions adjusts QDQ.
+type QuantOptions struct {
+	// ReduceRange: see QDQ.
+	ReduceRange bool
+	// FloatFirst: see QDQ.
+	FloatFirst bool
+}
+
+// ReduceRange quantizes weights to 7 bits (−63…63), as onnxruntime's reduce_range option
 // does: onnxruntime's u8×s8 kernel on AVX2 without VNNI (the box's and this build
 // machine's CPUs) adds pairs of products in saturating int16 (VPMADDUBSW), so with full
 // 8-bit weights its results are wrong wherever 255·|w₁| + 255·|w₂| exceeds 32767; its own
 // documentation recommends reduce_range there. ml/engine is exact with either.
-func (n *Net) QDQ(calib [][]float32, reduceRange bool) (*onnx.Model, error) {
+//
+// floatFirst keeps the first layer in float32 (a Gemm on float weights): its input is the
+// raw features, whose ranges differ too much for one per-tensor scale, and it is the
+// smallest layer.
+func (n *Net) QDQ(calib [][]float32, opt QuantOptions) (*onnx.Model, error) {
 	qmax := 127.0
-	if reduceRange {
+	if opt.ReduceRange {
 		qmax = 63
 	}
 	if err := n.Check(); err != nil {
@@ -234,6 +246,19 @@ func (n *Net) QDQ(calib [][]float32, reduceRange bool) (*onnx.Model, error) {
 	cur := inName
 	for i, l := range n.Layers {
 		in, out := len(l.W), len(l.B)
+		if i == 0 && opt.FloatFirst {
+			flat := make([]float32, 0, in*out)
+			for _, r := range l.W {
+				flat = append(flat, r...)
+			}
+			w := g.init(floats("w0", []int64{int64(in), int64(out)}, flat))
+			b := g.init(floats("b0", []int64{int64(out)}, l.B))
+			cur = g.node("Gemm", "gemm0", []string{cur, w, b})
+			if l.Act != "" {
+				cur = g.node(l.Act, l.Act+"0", []string{cur})
+			}
+			continue
+		}
 		sa := float32((hi[i] - lo[i]) / 255)
 		if sa == 0 {
 			sa = 1

@@ -51,7 +51,7 @@ func TestExportsDecode(t *testing.T) {
 	for name, mk := range map[string]func() (*onnx.Model, error){
 		"matmul": func() (*onnx.Model, error) { return n.Float(false) },
 		"gemm":   func() (*onnx.Model, error) { return n.Float(true) },
-		"qdq":    func() (*onnx.Model, error) { return n.QDQ(calib, false) },
+		"qdq":    func() (*onnx.Model, error) { return n.QDQ(calib, QuantOptions{}) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			m, err := mk()
