@@ -132,7 +132,7 @@ func EncodeTensor(t *Tensor) []byte {
 		b = appendString(b, 8, t.Name)
 	}
 	size := t.DataType.size()
-	raw := make([]byte, 0, t.Len()*size)
+	raw := make([]byte, 0, (len(t.Floats)+len(t.Ints))*size)
 	if t.DataType == Float {
 		for _, f := range t.Floats {
 			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(f))
