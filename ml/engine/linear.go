@@ -53,11 +53,16 @@ func (c *compiler) linearOrGeneric(n *onnx.Node, b base, transA, transB bool, al
 		return w.data[kk*nOut+j]
 	}
 	// QDQ: the activation is DequantizeLinear(QuantizeLinear(x)) and the weight a folded
-	// DequantizeLinear of int8 constants: run on the integers.
+	// DequantizeLinear of int8 constants: run on the integers. When nothing else reads the
+	// quantized activation, the layer quantizes x itself (the pair is then dropped).
 	if d, ok := c.dq[b.in[1]]; ok && (d.q.dtype == onnx.Int8 || d.q.dtype == onnx.Uint8) {
 		if p := c.prod[b.in[0]]; p != nil && p.node.OpType == "DequantizeLinear" {
 			if q := c.prod[p.in[0]]; q != nil && q.node.OpType == "QuantizeLinear" {
 				if err := l.fromQDQ(c, d, p, transB, alpha); err == nil {
+					if qs, ok := q.st.(*qdq); ok && c.uses[n.Inputs[0]] == 1 && c.uses[p.node.Inputs[0]] == 1 {
+						l.mode, l.in = quantizeInt8, []int{q.in[0]}
+						l.sa, l.lo, l.hi = c.m.vals[q.in[1]].data[0], qs.lo, qs.hi
+					}
 					return l, nil
 				}
 			}
@@ -144,7 +149,8 @@ type linearMode int
 const (
 	floatMode linearMode = iota
 	dynamicInt8
-	staticInt8
+	staticInt8   // input: the quantized activation (integers in float32)
+	quantizeInt8 // input: the float activation, quantized with sa, za by the layer
 )
 
 // linear is x·W + bias with a constant W of K rows and N columns; x has K as its last
@@ -158,7 +164,10 @@ type linear struct {
 	wq       []int16   // int8 modes: [N][kp], weights minus their zero point
 	ws       []float32 // int8 modes: per column, weight scale · alpha (· activation scale when static)
 	za       float32   // static: the activation's zero point
+	sa       float32   // quantizeInt8: the activation's scale
+	lo, hi   float32   // quantizeInt8: range of the quantized type
 	bias     []float32 // [N] or nil
+	relu     bool      // apply ReLU to the result (a fused Relu node)
 }
 
 func (l *linear) run(f *frame, sc *scratch) error {
@@ -180,6 +189,11 @@ func (l *linear) run(f *frame, sc *scratch) error {
 	}
 	if l.mode == floatMode {
 		l.runFloat(x.data, y.data, m)
+		if l.relu {
+			for i, v := range y.data {
+				y.data[i] = max(v, 0)
+			}
+		}
 		return nil
 	}
 	// Quantize the activation into int16 rows of kp (zero padded).
@@ -188,9 +202,16 @@ func (l *linear) run(f *frame, sc *scratch) error {
 	}
 	a := sc.i16[:m*l.kp]
 	scale := float32(1)
-	if l.mode == dynamicInt8 {
+	switch l.mode {
+	case dynamicInt8:
 		scale = dynamicQuantize(x.data, a, l.k, l.kp)
-	} else {
+	case quantizeInt8:
+		for i := range m {
+			row := a[i*l.kp : (i+1)*l.kp]
+			kernel.QuantizeS16(row[:l.k], x.data[i*l.k:(i+1)*l.k], l.sa, l.za, l.lo, l.hi)
+			clear(row[l.k:])
+		}
+	default:
 		for i := range m {
 			row, xr := a[i*l.kp:(i+1)*l.kp], x.data[i*l.k:(i+1)*l.k]
 			for kk, v := range xr {
@@ -204,15 +225,22 @@ func (l *linear) run(f *frame, sc *scratch) error {
 	}
 	acc := sc.i32[:m*l.n]
 	kernel.GemmS16(m, l.n, l.kp, a, l.kp, l.wq, l.kp, acc, l.n)
-	for i := range m {
-		yr, ar := y.data[i*l.n:(i+1)*l.n], acc[i*l.n:(i+1)*l.n]
-		for j := range yr {
-			v := float32(ar[j]) * (scale * l.ws[j])
-			if l.bias != nil {
-				v += l.bias[j]
-			}
-			yr[j] = v
+	scales := l.ws
+	if scale != 1 {
+		if cap(sc.f32) < l.n {
+			sc.f32 = make([]float32, l.n)
 		}
+		scales = sc.f32[:l.n]
+		for j, w := range l.ws {
+			scales[j] = scale * w
+		}
+	}
+	floor := float32(math.Inf(-1))
+	if l.relu {
+		floor = 0
+	}
+	for i := range m {
+		kernel.ScaleRow(y.data[i*l.n:(i+1)*l.n], acc[i*l.n:(i+1)*l.n], scales, l.bias, floor)
 	}
 	return nil
 }
@@ -250,10 +278,8 @@ func dynamicQuantize(x []float32, a []int16, k, kp int) float32 {
 	zp = min(max(zp, 0), 255)
 	m := len(x) / k
 	for i := range m {
-		row, xr := a[i*kp:(i+1)*kp], x[i*k:(i+1)*k]
-		for kk, v := range xr {
-			row[kk] = int16(quantize(v, scale, zp, 0, 255) - zp)
-		}
+		row := a[i*kp : (i+1)*kp]
+		kernel.QuantizeS16(row[:k], x[i*k:(i+1)*k], scale, zp, 0, 255)
 		clear(row[k:])
 	}
 	return scale

@@ -77,11 +77,13 @@ type compiler struct {
 	ids   map[string]int
 	prod  map[int]*producer // value id → the runtime node that computes it
 	dq    map[int]*dqConst  // value id → folded DequantizeLinear of a constant
+	uses  map[string]int    // value name → how many node inputs and graph outputs read it
 }
 
 type producer struct {
 	node *onnx.Node
 	in   []int
+	st   step
 }
 
 func (c *compiler) newValue(v value) int {
@@ -102,6 +104,15 @@ func Compile(om *onnx.Model, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("opset %d of ai.onnx: supported are 7 to 23", c.opset)
 	}
 	g := &om.Graph
+	c.uses = map[string]int{}
+	for i := range g.Nodes {
+		for _, name := range g.Nodes[i].Inputs {
+			c.uses[name]++
+		}
+	}
+	for _, o := range g.Outputs {
+		c.uses[o.Name]++
+	}
 	for i := range g.Nodes {
 		if g.Nodes[i].OpType == "QuantizeLinear" {
 			// A QDQ model says itself which layers are quantized: the others stay float.
@@ -212,7 +223,7 @@ func (c *compiler) node(n *onnx.Node) error {
 	if !allConst {
 		c.m.steps = append(c.m.steps, st)
 		for _, o := range out {
-			c.prod[o] = &producer{node: n, in: in}
+			c.prod[o] = &producer{node: n, in: in, st: st}
 		}
 		return nil
 	}

@@ -40,6 +40,13 @@ func (c *compiler) build(n *onnx.Node, in, out []int) (step, error) {
 		if err := need(1, 1, 1); err != nil {
 			return nil, err
 		}
+		// A ReLU that alone reads a linear layer's result is applied by the layer.
+		if p := c.prod[in[0]]; n.OpType == "Relu" && p != nil && c.uses[n.Inputs[0]] == 1 {
+			if l, ok := p.st.(*linear); ok && !l.relu {
+				l.relu = true
+				return &unary{base: b, op: "Identity"}, nil
+			}
+		}
 		return &unary{base: b, op: n.OpType}, nil
 	case "Add", "Sub", "Mul", "Div":
 		if err := need(2, 2, 1); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/anya-edge/anya/ml/kernel"
 	"github.com/anya-edge/anya/ml/onnx"
 )
 
@@ -96,16 +97,10 @@ func (o *qdq) run(f *frame, _ *scratch) error {
 			z = zp[ch]
 		}
 		if o.quantize {
-			y.data[i] = quantize(v, scale[ch], z, o.lo, o.hi)
+			y.data[i] = kernel.Quantize1(v, scale[ch], z, o.lo, o.hi) + z
 		} else {
 			y.data[i] = (v - z) * scale[ch]
 		}
 	}
 	return nil
-}
-
-// quantize is QuantizeLinear for one value: saturate(round_half_even(x / scale) + zp).
-func quantize(x, scale, zp, lo, hi float32) float32 {
-	q := float32(math.RoundToEven(float64(x/scale))) + zp
-	return min(max(q, lo), hi)
 }

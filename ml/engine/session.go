@@ -17,6 +17,7 @@ type Session struct {
 type scratch struct {
 	i16 []int16
 	i32 []int32
+	f32 []float32
 }
 
 // NewSession prepares the buffers of one execution of m.

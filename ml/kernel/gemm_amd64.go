@@ -42,3 +42,30 @@ func gemmAVX2(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, l
 		}
 	}
 }
+
+//go:noescape
+func quantizeAVX2(dst *int16, x *float32, n8 int, p *[4]float32)
+
+//go:noescape
+func scaleAVX2(y *float32, acc *int32, scale, bias *float32, n8 int, floor float32)
+
+// quantizeVec quantizes the first multiple of 8 values with AVX2 and returns how many.
+func quantizeVec(dst []int16, x []float32, scale, zp, lo, hi float32) int {
+	n8 := len(x) &^ 7
+	if !hasAVX2 || n8 == 0 {
+		return 0
+	}
+	p := [4]float32{scale, zp, lo, hi}
+	quantizeAVX2(unsafe.SliceData(dst), unsafe.SliceData(x), n8, &p)
+	return n8
+}
+
+// scaleVec is ScaleRow's vector part; it returns how many values it did.
+func scaleVec(y []float32, acc []int32, scale, bias []float32, floor float32) int {
+	n8 := len(y) &^ 7
+	if !hasAVX2 || n8 == 0 {
+		return 0
+	}
+	scaleAVX2(unsafe.SliceData(y), unsafe.SliceData(acc), unsafe.SliceData(scale), unsafe.SliceData(bias), n8, floor)
+	return n8
+}

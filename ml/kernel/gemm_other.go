@@ -8,3 +8,7 @@ func Impl() string { return "go" }
 func gemm(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, ldc int) {
 	gemmGo(m, n, kk, a, lda, b, ldb, c, ldc)
 }
+
+func quantizeVec([]int16, []float32, float32, float32, float32, float32) int { return 0 }
+
+func scaleVec([]float32, []int32, []float32, []float32, float32) int { return 0 }
