@@ -79,7 +79,7 @@ func (c *compiler) linearOrGeneric(n *onnx.Node, b base, transA, transB bool, al
 	}
 	// Dynamic quantization: weights symmetric per output channel.
 	l.mode = dynamicInt8
-	l.wq = make([]int16, nOut*l.kp)
+	l.wq = make([]int16, l.np()*l.kp)
 	l.ws = make([]float32, nOut)
 	for j := range nOut {
 		var amax float32
@@ -119,7 +119,7 @@ func (l *linear) fromQDQ(c *compiler, d *dqConst, p *producer, transB bool, alph
 	l.mode = staticInt8
 	l.in = []int{p.in[0]}
 	l.za = za
-	l.wq = make([]int16, l.n*l.kp)
+	l.wq = make([]int16, l.np()*l.kp)
 	l.ws = make([]float32, l.n)
 	for j := range l.n {
 		ch := 0
@@ -169,6 +169,10 @@ type linear struct {
 	bias     []float32 // [N] or nil
 	relu     bool      // apply ReLU to the result (a fused Relu node)
 }
+
+// np is N rounded up to the kernel's block of 4 columns: wq has np rows (the extra ones
+// zero), so that narrow layers (a single output) also run vectorised.
+func (l *linear) np() int { return (l.n + 3) &^ 3 }
 
 func (l *linear) run(f *frame, sc *scratch) error {
 	x, y := &f.vals[l.in[0]], &f.vals[l.out[0]]
@@ -220,11 +224,12 @@ func (l *linear) run(f *frame, sc *scratch) error {
 			clear(row[l.k:])
 		}
 	}
-	if need := m * l.n; cap(sc.i32) < need {
+	np := l.np()
+	if need := m * np; cap(sc.i32) < need {
 		sc.i32 = make([]int32, need)
 	}
-	acc := sc.i32[:m*l.n]
-	kernel.GemmS16(m, l.n, l.kp, a, l.kp, l.wq, l.kp, acc, l.n)
+	acc := sc.i32[:m*np]
+	kernel.GemmS16(m, np, l.kp, a, l.kp, l.wq, l.kp, acc, np)
 	scales := l.ws
 	if scale != 1 {
 		if cap(sc.f32) < l.n {
@@ -240,7 +245,7 @@ func (l *linear) run(f *frame, sc *scratch) error {
 		floor = 0
 	}
 	for i := range m {
-		kernel.ScaleRow(y.data[i*l.n:(i+1)*l.n], acc[i*l.n:(i+1)*l.n], scales, l.bias, floor)
+		kernel.ScaleRow(y.data[i*l.n:(i+1)*l.n], acc[i*np:i*np+l.n], scales, l.bias, floor)
 	}
 	return nil
 }

@@ -81,6 +81,15 @@ func (spec *IO) check(in Tensor) error {
 	if len(in.Data) != n {
 		return fmt.Errorf("%d values for shape %v", len(in.Data), in.Shape)
 	}
+	// x·0 is 0 for every finite x and NaN for NaN and ±Inf: one pass without branches,
+	// then a search only when something is wrong.
+	var z float32
+	for _, x := range in.Data {
+		z += x * 0
+	}
+	if z == 0 {
+		return nil
+	}
 	for j, x := range in.Data {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 			return fmt.Errorf("element %d is %v", j, x)

@@ -1,6 +1,8 @@
-// Package kernel holds the integer matrix product that ml/engine's quantized layers spend
-// their time in: C = A·Bᵀ with int16 operands holding 8-bit quantized values and int32
-// accumulation.
+// Package kernel holds the loops that ml/engine's quantized layers spend their time in: the
+// integer matrix product C = A·Bᵀ (GemmS16: int16 operands holding 8-bit quantized values,
+// int32 accumulation), the quantization of a float row into those operands (QuantizeS16,
+// onnxruntime's QuantizeLinear rule) and the scaling of the int32 results back to float
+// (ScaleRow, with an optional ReLU).
 //
 // # Why int16 operands
 //
@@ -15,9 +17,13 @@
 // # Implementations
 //
 //   - amd64 with AVX2 (checked at start through golang.org/x/sys/cpu, already a dependency
-//     of the module): gemm_amd64.s, blocks of 1 row × 4 columns of C per pass over K.
+//     of the module): gemm_amd64.s, blocks of 2 rows × 4 columns of C per pass over K (the
+//     four rows of B loaded once for both rows of A), 1 × 4 for an odd last row, Go for
+//     the last N mod 4 columns; quant_amd64.s vectorises QuantizeS16 (VDIVPS, VROUNDPS to
+//     nearest even, clamp, pack) and ScaleRow.
 //   - everything else (arm64 included, for now): a pure-Go loop. An arm64 NEON kernel
 //     (SMLAL) is not written yet.
 //
-// GemmS16 allocates nothing and keeps no state, so it is safe for concurrent use.
+// The tests check every implementation against a definition written independently, bit for
+// bit. Nothing here allocates or keeps state, so all of it is safe for concurrent use.
 package kernel
