@@ -69,12 +69,15 @@ func (c *compiler) linearOrGeneric(n *onnx.Node, b base, transA, transB bool, al
 		}
 	}
 	if c.opt.Float {
-		l.w = make([]float32, k*nOut)
+		n8 := l.n8()
+		l.w = make([]float32, k*n8)
 		for kk := range k {
 			for j := range nOut {
-				l.w[kk*nOut+j] = alpha * wAt(kk, j)
+				l.w[kk*n8+j] = alpha * wAt(kk, j)
 			}
 		}
+		l.biasF = make([]float32, n8)
+		copy(l.biasF, l.bias)
 		return l, nil
 	}
 	// Dynamic quantization: weights symmetric per output channel.
@@ -160,7 +163,8 @@ type linear struct {
 	gemm     bool
 	mode     linearMode
 	k, n, kp int
-	w        []float32 // float: [K][N], alpha folded in
+	w        []float32 // float: [K][n8], alpha folded in, zero padded
+	biasF    []float32 // float: [n8], zero padded
 	wq       []int16   // int8 modes: [N][kp], weights minus their zero point
 	ws       []float32 // int8 modes: per column, weight scale · alpha (· activation scale when static)
 	za       float32   // static: the activation's zero point
@@ -169,6 +173,9 @@ type linear struct {
 	bias     []float32 // [N] or nil
 	relu     bool      // apply ReLU to the result (a fused Relu node)
 }
+
+// n8 is N rounded up to 8 columns, the float kernel's width.
+func (l *linear) n8() int { return (l.n + 7) &^ 7 }
 
 // np is N rounded up to the kernel's block of 4 columns: wq has np rows (the extra ones
 // zero), so that narrow layers (a single output) also run vectorised.
@@ -192,10 +199,19 @@ func (l *linear) run(f *frame, sc *scratch) error {
 		return nil
 	}
 	if l.mode == floatMode {
-		l.runFloat(x.data, y.data, m)
-		if l.relu {
-			for i, v := range y.data {
-				y.data[i] = max(v, 0)
+		n8 := l.n8()
+		if cap(sc.f32) < n8 {
+			sc.f32 = make([]float32, n8)
+		}
+		row := sc.f32[:n8]
+		for i := range m {
+			kernel.LinearF32(row, x.data[i*l.k:(i+1)*l.k], l.w, n8, l.biasF)
+			yr := y.data[i*l.n : (i+1)*l.n]
+			copy(yr, row)
+			if l.relu {
+				for j, v := range yr {
+					yr[j] = max(v, 0)
+				}
 			}
 		}
 		return nil
@@ -248,23 +264,6 @@ func (l *linear) run(f *frame, sc *scratch) error {
 		kernel.ScaleRow(y.data[i*l.n:(i+1)*l.n], acc[i*np:i*np+l.n], scales, l.bias, floor)
 	}
 	return nil
-}
-
-func (l *linear) runFloat(x, y []float32, m int) {
-	for i := range m {
-		yr := y[i*l.n : (i+1)*l.n]
-		if l.bias != nil {
-			copy(yr, l.bias)
-		} else {
-			clear(yr)
-		}
-		for kk, av := range x[i*l.k : (i+1)*l.k] {
-			wr := l.w[kk*l.n : (kk+1)*l.n]
-			for j := range yr {
-				yr[j] += av * wr[j]
-			}
-		}
-	}
 }
 
 // dynamicQuantize quantizes x (rows of k) to uint8 per tensor as DynamicQuantizeLinear

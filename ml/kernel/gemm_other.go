@@ -12,3 +12,5 @@ func gemm(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, ldc i
 func quantizeVec([]int16, []float32, float32, float32, float32, float32) int { return 0 }
 
 func scaleVec([]float32, []int32, []float32, []float32, float32) int { return 0 }
+
+func linearVec([]float32, []float32, []float32, int, []float32) bool { return false }
