@@ -39,7 +39,8 @@
 //
 // Load returns an error, never panics, for malformed or truncated files, unsupported
 // operators or attributes, and shapes that do not fit together; Run returns an error for
-// inputs of the wrong number, rank or size and for NaN or infinite input values.
+// inputs of the wrong number, rank or size and for NaN or infinite input values. FuzzLoad
+// feeds Load (and a run of whatever loads) arbitrary bytes.
 //
 // Dependencies: ml/onnx (the file format) and ml/kernel (the int8 matrix product) only.
 package engine
