@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/anya-edge/anya/ml/kernel"
 	"github.com/anya-edge/anya/ml/onnx"
 )
 
@@ -149,9 +150,7 @@ func (u *unary) run(f *frame, _ *scratch) error {
 			y.data[i] = float32(1 / (1 + math.Exp(-float64(v))))
 		}
 	case "Tanh":
-		for i, v := range x.data {
-			y.data[i] = float32(math.Tanh(float64(v)))
-		}
+		kernel.Tanh(y.data, x.data)
 	}
 	return nil
 }

@@ -2,7 +2,8 @@
 // integer matrix product C = A·Bᵀ (GemmS16: int16 operands holding 8-bit quantized values,
 // int32 accumulation), the quantization of a float row into those operands (QuantizeS16,
 // onnxruntime's QuantizeLinear rule) and the scaling of the int32 results back to float
-// (ScaleRow, with an optional ReLU).
+// (ScaleRow, with an optional ReLU); plus the float loops of the layers kept in float
+// (LinearF32, Tanh).
 //
 // # Why int16 operands
 //
