@@ -96,3 +96,15 @@ func linearVec(y, x, w []float32, n int, bias []float32) bool {
 	linearFMA(unsafe.SliceData(y), unsafe.SliceData(x), len(x), unsafe.SliceData(w), n, unsafe.SliceData(bias))
 	return true
 }
+
+//go:noescape
+func tanhFMA(dst, x *float32, n8 int, c *[13]float32)
+
+func tanhVec(dst, x []float32, c *[13]float32) int {
+	n8 := len(x) &^ 7
+	if !hasAVX2 || !hasFMA || n8 == 0 {
+		return 0
+	}
+	tanhFMA(unsafe.SliceData(dst), unsafe.SliceData(x), n8, c)
+	return n8
+}

@@ -2,8 +2,9 @@ package kernel
 
 // Tanh sets dst[i] = tanh(x[i]) in float32 with the rational approximation that Eigen and
 // onnxruntime's MLAS use (odd polynomial of degree 13 over even of degree 6, input clamped
-// to ±9): at most 4e-7 from the exact value, and about four times faster than math.Tanh
-// in float64.
+// to ±9): at most 4e-7 from the exact value; the Go loop is about four times faster than math.Tanh
+// in float64. On amd64 with AVX2 and FMA eight values go at once (fused multiply-adds,
+// so the last bit may differ from the Go loop's), some 50 times faster than math.Tanh.
 func Tanh(dst, x []float32) {
 	const (
 		a1  = 4.89352455891786e-03
@@ -19,7 +20,10 @@ func Tanh(dst, x []float32) {
 		b6  = 1.19825839466702e-06
 	)
 	dst = dst[:len(x)]
-	for i, v := range x {
+	c := [13]float32{-9, 9, a11, a9, a7, a5, a3, a1, b4, b2, b0, a13, b6}
+	n8 := tanhVec(dst, x, &c)
+	for i := n8; i < len(x); i++ {
+		v := x[i]
 		v = min(max(v, -9), 9)
 		x2 := v * v
 		p := float32(a13)
