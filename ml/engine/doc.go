@@ -5,7 +5,7 @@
 //
 // Load checks the graph once: every operator must be one of the supported set (Gemm, MatMul,
 // Add, Sub, Mul, Div, Relu, Sigmoid, Tanh, Softmax, Concat, Reshape, Transpose, Flatten,
-// Identity, QuantizeLinear, DequantizeLinear) in the default domain, or Load fails naming
+// Identity, Constant, QuantizeLinear, DequantizeLinear) in the default domain, or Load fails naming
 // the operator and the node. Nodes whose inputs are all constant are evaluated at load
 // (constant folding), and nodes whose results nobody reads are dropped.
 //

@@ -37,6 +37,16 @@ func (c *compiler) build(n *onnx.Node, in, out []int) (step, error) {
 		return nil
 	}
 	switch n.OpType {
+	case "Constant":
+		a, ok := n.Attr("value")
+		if !ok || a.Type != onnx.AttrTensor || len(in) != 0 || len(out) != 1 {
+			return nil, errors.New("Constant needs a tensor attribute \"value\", no inputs and one output")
+		}
+		v, err := constant(a.T)
+		if err != nil {
+			return nil, err
+		}
+		return &constStep{base: b, v: v}, nil
 	case "Relu", "Sigmoid", "Tanh", "Identity":
 		if err := need(1, 1, 1); err != nil {
 			return nil, err
@@ -123,6 +133,22 @@ func (c *compiler) build(n *onnx.Node, in, out []int) (step, error) {
 			attrFloat(n, "alpha", 1), attrFloat(n, "beta", 1), bias)
 	}
 	return nil, fmt.Errorf("unsupported operator %s", n.OpType)
+}
+
+// constStep is a Constant node; having no inputs, it is folded at load.
+type constStep struct {
+	base
+	v value
+}
+
+func (o *constStep) run(f *frame, _ *scratch) error {
+	y := &f.vals[o.out[0]]
+	if err := y.setShape(o.v.shape); err != nil {
+		return err
+	}
+	copy(y.data, o.v.data)
+	y.dtype, y.ints = o.v.dtype, o.v.ints
+	return nil
 }
 
 // unary is an elementwise function.

@@ -119,6 +119,31 @@ func opCases() []opCase {
 	}
 }
 
+// TestConstantFeedsReshape: a Constant node (as exporters write Reshape's shape) is folded
+// at load and usable where a constant is required.
+func TestConstantFeedsReshape(t *testing.T) {
+	m := &onnx.Model{IRVersion: 8, Opsets: map[string]int64{"": 13}, Graph: onnx.Graph{
+		Nodes: []onnx.Node{
+			{Name: "shape", OpType: "Constant", Outputs: []string{"s"},
+				Attrs: []onnx.Attribute{{Name: "value", Type: onnx.AttrTensor, T: i64("", 3, 2)}}},
+			{Name: "r", OpType: "Reshape", Inputs: []string{"x", "s"}, Outputs: []string{"y"}},
+		},
+		Inputs:  []onnx.ValueInfo{{Name: "x", ElemType: onnx.Float, HasShape: true, Shape: []onnx.Dim{{Value: 2}, {Value: 3}}}},
+		Outputs: []onnx.ValueInfo{{Name: "y", ElemType: onnx.Float}},
+	}}
+	em, err := Load(onnx.Encode(m), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if em.Steps() != 1 {
+		t.Errorf("%d steps, want 1 (the Constant folded)", em.Steps())
+	}
+	out, err := em.NewSession().Run(Tensor{Shape: []int{2, 3}, Data: []float32{1, 2, 3, 4, 5, 6}})
+	if err != nil || !equal(out[0].Shape, []int{3, 2}) {
+		t.Fatalf("shape %v, err %v", out, err)
+	}
+}
+
 func TestOps(t *testing.T) {
 	for _, tc := range opCases() {
 		t.Run(tc.name, func(t *testing.T) {

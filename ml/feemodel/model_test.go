@@ -121,6 +121,20 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 }
 
+func TestEstimateAllocatesNothing(t *testing.T) {
+	m, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := busy()
+	if _, err := m.Estimate(s, 3); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = m.Estimate(s, 3) }); n != 0 {
+		t.Fatalf("%v allocations per Estimate", n)
+	}
+}
+
 func BenchmarkEstimate(b *testing.B) {
 	m, err := Load()
 	if err != nil {
