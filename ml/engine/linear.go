@@ -200,19 +200,23 @@ func (l *linear) run(f *frame, sc *scratch) error {
 	}
 	if l.mode == floatMode {
 		n8 := l.n8()
+		floor := float32(math.Inf(-1))
+		if l.relu {
+			floor = 0
+		}
+		if n8 == l.n { // straight into the output
+			for i := range m {
+				kernel.LinearF32(y.data[i*l.n:(i+1)*l.n], x.data[i*l.k:(i+1)*l.k], l.w, n8, l.biasF, floor)
+			}
+			return nil
+		}
 		if cap(sc.f32) < n8 {
 			sc.f32 = make([]float32, n8)
 		}
 		row := sc.f32[:n8]
 		for i := range m {
-			kernel.LinearF32(row, x.data[i*l.k:(i+1)*l.k], l.w, n8, l.biasF)
-			yr := y.data[i*l.n : (i+1)*l.n]
-			copy(yr, row)
-			if l.relu {
-				for j, v := range yr {
-					yr[j] = max(v, 0)
-				}
-			}
+			kernel.LinearF32(row, x.data[i*l.k:(i+1)*l.k], l.w, n8, l.biasF, floor)
+			copy(y.data[i*l.n:(i+1)*l.n], row)
 		}
 		return nil
 	}
@@ -226,6 +230,10 @@ func (l *linear) run(f *frame, sc *scratch) error {
 	case dynamicInt8:
 		scale = dynamicQuantize(x.data, a, l.k, l.kp)
 	case quantizeInt8:
+		if l.k == l.kp { // no padding: one call for the whole batch
+			kernel.QuantizeS16(a, x.data[:m*l.k], l.sa, l.za, l.lo, l.hi)
+			break
+		}
 		for i := range m {
 			row := a[i*l.kp : (i+1)*l.kp]
 			kernel.QuantizeS16(row[:l.k], x.data[i*l.k:(i+1)*l.k], l.sa, l.za, l.lo, l.hi)
@@ -280,6 +288,10 @@ func dynamicQuantize(x []float32, a []int16, k, kp int) float32 {
 	}
 	zp := float32(math.RoundToEven(float64(0 - lo/scale)))
 	zp = min(max(zp, 0), 255)
+	if k == kp {
+		kernel.QuantizeS16(a, x, scale, zp, 0, 255)
+		return scale
+	}
 	m := len(x) / k
 	for i := range m {
 		row := a[i*kp : (i+1)*kp]

@@ -86,14 +86,14 @@ func scaleVec(y []float32, acc []int32, scale, bias []float32, floor float32) in
 var hasFMA = cpu.X86.HasFMA
 
 //go:noescape
-func linearFMA(y, x *float32, k int, w *float32, n int, bias *float32)
+func linearFMA(y, x *float32, k int, w *float32, n int, bias *float32, floor float32)
 
 // linearVec runs LinearF32 with AVX2 and FMA when the CPU has them.
-func linearVec(y, x, w []float32, n int, bias []float32) bool {
+func linearVec(y, x, w []float32, n int, bias []float32, floor float32) bool {
 	if !hasAVX2 || !hasFMA {
 		return false
 	}
-	linearFMA(unsafe.SliceData(y), unsafe.SliceData(x), len(x), unsafe.SliceData(w), n, unsafe.SliceData(bias))
+	linearFMA(unsafe.SliceData(y), unsafe.SliceData(x), len(x), unsafe.SliceData(w), n, unsafe.SliceData(bias), floor)
 	return true
 }
 

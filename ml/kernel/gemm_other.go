@@ -13,6 +13,6 @@ func quantizeVec([]int16, []float32, float32, float32, float32, float32) int { r
 
 func scaleVec([]float32, []int32, []float32, []float32, float32) int { return 0 }
 
-func linearVec([]float32, []float32, []float32, int, []float32) bool { return false }
+func linearVec([]float32, []float32, []float32, int, []float32, float32) bool { return false }
 
 func tanhVec([]float32, []float32, *[13]float32) int { return 0 }

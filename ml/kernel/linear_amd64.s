@@ -1,14 +1,15 @@
 #include "textflag.h"
 
-// func linearFMA(y, x *float32, k int, w *float32, n int, bias *float32)
+// func linearFMA(y, x *float32, k int, w *float32, n int, bias *float32, floor float32)
 // k > 0, n a positive multiple of 8: blocks of 32 columns, then of 8.
-TEXT ·linearFMA(SB), NOSPLIT, $0-48
+TEXT ·linearFMA(SB), NOSPLIT, $0-52
 	MOVQ y+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ k+16(FP), CX
 	MOVQ w+24(FP), R8
 	MOVQ n+32(FP), BX
 	MOVQ bias+40(FP), R9
+	VBROADCASTSS floor+48(FP), Y5
 	MOVQ BX, R11
 	SHLQ $2, R11             // row stride of w in bytes
 	XORQ R10, R10            // column offset in bytes
@@ -34,6 +35,10 @@ k32:
 	ADDQ         R11, AX
 	DECQ         R13
 	JNZ          k32
+	VMAXPS       Y5, Y0, Y0
+	VMAXPS       Y5, Y1, Y1
+	VMAXPS       Y5, Y2, Y2
+	VMAXPS       Y5, Y3, Y3
 	VMOVUPS      Y0, (DI)(R10*1)
 	VMOVUPS      Y1, 32(DI)(R10*1)
 	VMOVUPS      Y2, 64(DI)(R10*1)
@@ -57,6 +62,7 @@ k8:
 	ADDQ         R11, AX
 	DECQ         R13
 	JNZ          k8
+	VMAXPS       Y5, Y0, Y0
 	VMOVUPS      Y0, (DI)(R10*1)
 	ADDQ         $32, R10
 	SUBQ         $8, BX

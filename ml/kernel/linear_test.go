@@ -22,8 +22,13 @@ func TestLinearF32(t *testing.T) {
 				bias[i] = float32(r.NormFloat64())
 			}
 			y := make([]float32, sz.n)
-			LinearF32(y, x, w, sz.n, bias)
+			LinearF32(y, x, w, sz.n, bias, float32(math.Inf(-1)))
+			relu := make([]float32, sz.n)
+			LinearF32(relu, x, w, sz.n, bias, 0)
 			for j := range y {
+				if relu[j] != max(y[j], 0) {
+					t.Fatalf("with ReLU y[%d] = %v, want %v", j, relu[j], max(y[j], 0))
+				}
 				want, mag := float64(bias[j]), math.Abs(float64(bias[j]))
 				for kk := range x {
 					want += float64(x[kk]) * float64(w[kk*sz.n+j])
@@ -40,13 +45,13 @@ func TestLinearF32(t *testing.T) {
 			t.Error("n not a multiple of 8 accepted")
 		}
 	}()
-	LinearF32(make([]float32, 4), make([]float32, 1), make([]float32, 4), 4, make([]float32, 4))
+	LinearF32(make([]float32, 4), make([]float32, 1), make([]float32, 4), 4, make([]float32, 4), 0)
 }
 
 func BenchmarkLinearF32(b *testing.B) {
 	x, w, bias, y := make([]float32, 64), make([]float32, 64*64), make([]float32, 64), make([]float32, 64)
 	for b.Loop() {
-		LinearF32(y, x, w, 64, bias)
+		LinearF32(y, x, w, 64, bias, 0)
 	}
 	b.ReportMetric(64*64*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
 }
