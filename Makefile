@@ -13,7 +13,7 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 DEB_RUN := qemu-system-x86 ovmf
 DEB_TEST := $(DEB_RUN) chromium e2fsprogs iproute2 swtpm swtpm-tools pcscd vsmartcard-vpcd
 
-.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench bench-neutrino clean
+.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench bench-neutrino test-ml bench-ml deps-ort clean
 
 all: build
 
@@ -41,6 +41,7 @@ vet:
 
 test: deps-test vet build
 	ANYA_REQUIRE_ALL=1 ANYA_ARTIFACTS=$(CURDIR)/$(OUT)/artifacts $(GO) test -count=1 -timeout 80m ./...
+	$(MAKE) --no-print-directory test-ml
 
 test-short:
 	$(GO) test -short ./...
@@ -53,6 +54,21 @@ bench: deps-run image
 bench-neutrino:
 	cd tools/neutrinobench && ANYA_REQUIRE_ALL=1 $(GO) test -mod=mod -count=1 -timeout 30m -run '^TestNeutrinoBench$$' -v . \
 		-args -blocks 4000 -runs 5 -out $(CURDIR)/$(OUT)/neutrinobench.md
+
+# ml/engine against onnxruntime (own cgo module, ml/ortcheck): agreement tests, and benchmarks
+# printing our latency and load time as a ratio to onnxruntime's (one thread, same run).
+test-ml: deps-ort
+	cd ml/ortcheck && ANYA_REQUIRE_ALL=1 $(GO) test -mod=mod -count=1 -timeout 10m .
+
+bench-ml: deps-ort
+	cd ml/ortcheck && ANYA_REQUIRE_ALL=1 $(GO) test -mod=mod -count=1 -timeout 20m -run '^$$' -bench . -benchtime 1s .
+
+# onnxruntime's CPU library as npm's onnxruntime-node ships it (its install script, which
+# downloads more, is skipped), under out/ort where ml/ortcheck looks for it.
+ORT_NODE := onnxruntime-node@1.30.0
+deps-ort:
+	@test -e $(OUT)/ort/node_modules/onnxruntime-node/package.json || { mkdir -p $(OUT)/ort && cd $(OUT)/ort && echo {\"private\":true} >package.json && \
+		ONNXRUNTIME_NODE_INSTALL=skip npm install --silent --no-audit --no-fund --ignore-scripts $(ORT_NODE); }
 
 deps-run:
 	@missing=""; for p in $(DEB_RUN); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/anya-edge/anya/appliance/web"
 	"github.com/anya-edge/anya/hsm"
 	"github.com/anya-edge/anya/hsm/keys"
+	"github.com/anya-edge/anya/ml/feemodel"
 	"github.com/anya-edge/anya/node/backend"
 	"github.com/anya-edge/anya/node/chain"
 	"github.com/anya-edge/anya/node/wallet"
@@ -38,6 +40,8 @@ type nodeService struct {
 	log     *slog.Logger
 	// wcfg adjusts the wallet's configuration (tests shorten its intervals).
 	wcfg func(*wallet.Config)
+	// fees is the learned fee model (ml/feemodel), nil when it failed to load.
+	fees *feemodel.Model
 
 	mu       sync.Mutex
 	ctx      context.Context // Run's; nil until run starts
@@ -54,7 +58,37 @@ var (
 )
 
 func newNodeService(db *storage.DB, custody *hsm.Custody, network keys.Network, log *slog.Logger) *nodeService {
-	return &nodeService{db: db, custody: custody, network: network, log: log.With("svc", "node")}
+	n := &nodeService{db: db, custody: custody, network: network, log: log.With("svc", "node")}
+	fees, err := feemodel.Load()
+	if err != nil {
+		n.log.Error("fee model unavailable; the backend's estimates are used", "err", err)
+	} else {
+		n.fees = fees
+	}
+	return n
+}
+
+// modelFee is the wallet's FeeModel: the learned model on the mempool of the backend in
+// use, when that backend reports its mempool (chain.MempoolStatsReporter); otherwise it
+// declines with chain.ErrFeeUnavailable and the wallet uses the backend's estimate.
+func (n *nodeService) modelFee(ctx context.Context, target uint32) (chain.FeeRate, error) {
+	n.mu.Lock()
+	b := n.backend
+	n.mu.Unlock()
+	m, ok := b.(chain.MempoolStatsReporter)
+	if n.fees == nil || !ok {
+		return 0, fmt.Errorf("fee model: no mempool data: %w", chain.ErrFeeUnavailable)
+	}
+	st, err := m.MempoolStats(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("fee model: read mempool: %w", err)
+	}
+	rate, err := n.fees.Estimate(feemodel.Snapshot{Txs: st.Txs, VSizeMB: float64(st.VSize) / 1e6, Median: st.Median,
+		Mean: st.Mean, P10: st.P10, P90: st.P90, Max: st.Max, Std: st.Std}, target)
+	if err != nil {
+		return 0, fmt.Errorf("fee model: %w: %w", chain.ErrFeeUnavailable, err)
+	}
+	return chain.FeeRate(math.Round(rate * 1000)), nil // sat/vB → sat/kvB
 }
 
 // run opens the wallet when it can and follows the chain until ctx ends; then it stops
@@ -138,7 +172,7 @@ func (n *nodeService) ensure() (*wallet.Wallet, error) {
 		return nil, nil
 	}
 	cfg := wallet.Config{DB: n.db, Network: n.network, Descriptors: descs, Signer: custodySigner{n.custody},
-		BirthdayTime: st.Birthday, Log: n.log.With("svc", "wallet")}
+		BirthdayTime: st.Birthday, Log: n.log.With("svc", "wallet"), FeeModel: n.modelFee}
 	if n.wcfg != nil {
 		n.wcfg(&cfg)
 	}

@@ -172,7 +172,9 @@ func TestNodeDashboardOnChain(t *testing.T) {
 	fundWallet(t, node, regtestAddress(t, 0, 0), 150_000_000)
 	node.Generate(1)
 	fundWallet(t, node, regtestAddress(t, 0, 1), 2_500) // stays unconfirmed
-	h := newNodeHarness(t, nodeOpts{})
+	// A learned fee model answers first; the page shows it beside the backend's sources.
+	model := func(context.Context, uint32) (chain.FeeRate, error) { return 4321, nil }
+	h := newNodeHarness(t, nodeOpts{feeModel: model})
 	cookie, csrf := h.setup()
 	wantStatus(t, h.form("/node/backend", rpcSettings(node), cookie, csrf), http.StatusSeeOther)
 	waitSynced(t, h, node)
@@ -200,6 +202,7 @@ func TestNodeDashboardOnChain(t *testing.T) {
 	}
 	wantBody(t, res, st.Backend, "Your own node at "+node.RPCAddr)
 	wantFeeTable(t, res.body, w)
+	wantBody(t, res, `<th class="num">model</th>`, `<th class="num">backend</th>`, "<strong>4.321</strong>")
 
 	// The API mirrors the page.
 	m := h.api("GET", "/api/node", nil, cookie, "").json(t)

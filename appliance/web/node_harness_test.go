@@ -52,6 +52,8 @@ import (
 type nodeConfig struct {
 	network keys.Network
 	now     func() time.Time // the wallet's clock: the harness's, so that proposals can expire
+	// feeModel stands for services' learned fee model (ml/feemodel) as the wallet's FeeModel.
+	feeModel func(ctx context.Context, target uint32) (chain.FeeRate, error)
 }
 
 // testNode is the Node of the tests: appliance/services' nodeService (which this package
@@ -147,7 +149,8 @@ func (n *testNode) ensure() (*wallet.Wallet, error) {
 		return nil, nil
 	}
 	w, err := wallet.Open(wallet.Config{DB: n.db, Network: n.cfg.network, Descriptors: descs, Signer: custodySigner{n.custody},
-		Log: n.log.With("svc", "wallet"), Now: n.cfg.now, RetryDelay: 300 * time.Millisecond, StatusInterval: time.Second})
+		Log: n.log.With("svc", "wallet"), Now: n.cfg.now, RetryDelay: 300 * time.Millisecond, StatusInterval: time.Second,
+		FeeModel: n.cfg.feeModel})
 	if err != nil {
 		n.openErr, n.failedAt = fmt.Errorf("open wallet: %w", err), time.Now()
 		return nil, n.openErr
@@ -310,6 +313,8 @@ type nodeOpts struct {
 	network  keys.Network // default: regtest
 	policy   sign.Policy  // the custody's signing policy
 	noWallet bool         // leave the custody without a wallet
+	// feeModel: see nodeConfig.
+	feeModel func(ctx context.Context, target uint32) (chain.FeeRate, error)
 }
 
 // newNodeHarness is a harness whose Server has the real node (testNode) on a real custody
@@ -328,7 +333,7 @@ func newNodeHarness(t *testing.T, o nodeOpts) *harness {
 		}
 		return c
 	})
-	h.nodeCfg = &nodeConfig{network: o.network, now: h.clock.Now}
+	h.nodeCfg = &nodeConfig{network: o.network, now: h.clock.Now, feeModel: o.feeModel}
 	h.reopen()
 	if !o.noWallet {
 		setupCustody(t, h.custody)

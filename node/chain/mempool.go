@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -18,8 +19,9 @@ import (
 )
 
 var (
-	_ MempoolWatcher      = (*RPC)(nil)
-	_ MempoolFeeEstimator = (*RPC)(nil)
+	_ MempoolWatcher       = (*RPC)(nil)
+	_ MempoolFeeEstimator  = (*RPC)(nil)
+	_ MempoolStatsReporter = (*RPC)(nil)
 )
 
 const (
@@ -219,6 +221,51 @@ func (r *RPC) MempoolFeeRate(ctx context.Context, target uint32) (FeeRate, error
 	rate := rateAtDepth(entries, int64(target)*r.blockVSize)
 	r.log.Debug("mempool fee rate", "target", target, "txs", len(entries), "rate", rate)
 	return rate, nil
+}
+
+// MempoolStats implements MempoolStatsReporter from getrawmempool (verbose), read as
+// MempoolFeeRate reads it.
+func (r *RPC) MempoolStats(ctx context.Context) (MempoolStats, error) {
+	const op = "getrawmempool"
+	var raw json.RawMessage
+	err := r.read(ctx, op, func(c *rpcclient.Client) (err error) {
+		raw, err = c.RawRequest(op, []json.RawMessage{json.RawMessage("true")})
+		return err
+	})
+	if err != nil {
+		return MempoolStats{}, &Error{Op: op, Host: r.cfg.Host, Kind: ErrFeeUnavailable, Err: err}
+	}
+	entries, err := parseVerboseMempool(raw)
+	if err != nil {
+		return MempoolStats{}, &Error{Op: op, Host: r.cfg.Host, Kind: ErrFeeUnavailable, Err: err}
+	}
+	return mempoolStats(entries), nil
+}
+
+// mempoolStats summarises entries; percentiles are the nearest-rank ones.
+func mempoolStats(entries []mempoolEntry) MempoolStats {
+	st := MempoolStats{Txs: len(entries)}
+	if len(entries) == 0 {
+		return st
+	}
+	rates := make([]float64, len(entries))
+	var sum float64
+	for i, e := range entries {
+		st.VSize += e.vsize
+		rates[i] = float64(e.rate) / 1000
+		sum += rates[i]
+	}
+	slices.Sort(rates)
+	n := len(rates)
+	pct := func(p float64) float64 { return rates[min(n-1, int(p*float64(n)))] }
+	st.Median, st.P10, st.P90, st.Max = pct(0.5), pct(0.1), pct(0.9), rates[n-1]
+	st.Mean = sum / float64(n)
+	var ss float64
+	for _, r := range rates {
+		ss += (r - st.Mean) * (r - st.Mean)
+	}
+	st.Std = math.Sqrt(ss / float64(n))
+	return st
 }
 
 // mempoolEntry is one mempool transaction's fee rate and virtual size.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -63,6 +64,32 @@ func TestParseVerboseMempool(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMempoolStats(t *testing.T) {
+	e := func(satPerVB float64, vsize int64) mempoolEntry {
+		return mempoolEntry{rate: FeeRate(satPerVB * 1000), vsize: vsize}
+	}
+	var ten []mempoolEntry
+	for i := 1; i <= 10; i++ {
+		ten = append(ten, e(float64(i), 100))
+	}
+	for _, tc := range []struct {
+		name    string
+		entries []mempoolEntry
+		want    MempoolStats
+	}{
+		{"empty", nil, MempoolStats{}},
+		{"one", []mempoolEntry{e(5, 200)}, MempoolStats{Txs: 1, VSize: 200, Median: 5, Mean: 5, P10: 5, P90: 5, Max: 5}},
+		{"two", []mempoolEntry{e(2, 100), e(4, 300)}, MempoolStats{Txs: 2, VSize: 400, Median: 4, Mean: 3, P10: 2, P90: 4, Max: 4, Std: 1}},
+		{"one to ten", ten, MempoolStats{Txs: 10, VSize: 1000, Median: 6, Mean: 5.5, P10: 2, P90: 10, Max: 10, Std: math.Sqrt(8.25)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mempoolStats(tc.entries); got != tc.want {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
 	}
@@ -379,6 +406,11 @@ func TestRPCMempoolFeeRate(t *testing.T) {
 	}
 	vHigh, vLow := regtest.VSize(high), regtest.VSize(low)
 	highRate, lowRate := FeeRate(highFee*1000/vHigh), FeeRate(lowFee*1000/vLow)
+
+	st, err := b.MempoolStats(ctx)
+	if err != nil || st.Txs != 2 || st.VSize != vHigh+vLow || st.Max != float64(highRate)/1000 {
+		t.Fatalf("mempool stats %+v, %v; want 2 txs of %d vB, max %v", st, err, vHigh+vLow, highRate)
+	}
 
 	// A full block is 1,000,000 vB: two small transactions are far from one block deep.
 	if rate, err := b.MempoolFeeRate(ctx, 1); err != nil || rate != MinRelayFeeRate {

@@ -37,3 +37,18 @@ type MempoolFeeEstimator interface {
 	// relay fee; ErrFeeUnavailable when the mempool cannot be read.
 	MempoolFeeRate(ctx context.Context, target uint32) (FeeRate, error)
 }
+
+// MempoolStats summarises a node's mempool: its size and the distribution of its
+// transactions' own fee rates (each transaction counted once), in sat/vB.
+type MempoolStats struct {
+	Txs                              int
+	VSize                            int64 // total virtual size, vbytes
+	Median, Mean, P10, P90, Max, Std float64
+}
+
+// MempoolStatsReporter is implemented by backends that can read their node's mempool with
+// fees (the learned fee model's input).
+type MempoolStatsReporter interface {
+	// MempoolStats reads the mempool; ErrFeeUnavailable when it cannot be read.
+	MempoolStats(ctx context.Context) (MempoolStats, error)
+}

@@ -1,0 +1,30 @@
+// Package kernel holds the loops that ml/engine's quantized layers spend their time in: the
+// integer matrix product C = A·Bᵀ (GemmS16: int16 operands holding 8-bit quantized values,
+// int32 accumulation), the quantization of a float row into those operands (QuantizeS16,
+// onnxruntime's QuantizeLinear rule) and the scaling of the int32 results back to float
+// (ScaleRow, with an optional ReLU); plus the float loops of the layers kept in float
+// (LinearF32, Tanh).
+//
+// # Why int16 operands
+//
+// The operands are 8-bit values (activations u8 minus their zero point, so −255…255; weights
+// int8), widened to int16 once: activations when a layer quantizes them, weights when the
+// model loads. On amd64 the inner loop is then AVX2's VPMADDWD (16 exact multiply-adds per
+// instruction into int32 lanes). The faster-looking VPMADDUBSW (u8×s8) saturates its int16
+// pair sums (255·127·2 > 32767), which silently breaks exactness; onnxruntime avoids it with
+// 7-bit weights or VNNI, which this CPU lacks. With VPMADDWD every path (assembly, pure Go)
+// gives the same int32 results bit for bit, so the tests compare them exactly.
+//
+// # Implementations
+//
+//   - amd64 with AVX2 (checked at start through golang.org/x/sys/cpu, already a dependency
+//     of the module): gemm_amd64.s, blocks of 2 rows × 4 columns of C per pass over K (the
+//     four rows of B loaded once for both rows of A), 1 × 4 for an odd last row, Go for
+//     the last N mod 4 columns; quant_amd64.s vectorises QuantizeS16 (VDIVPS, VROUNDPS to
+//     nearest even, clamp, pack) and ScaleRow.
+//   - everything else (arm64 included, for now): a pure-Go loop. An arm64 NEON kernel
+//     (SMLAL) is not written yet.
+//
+// The tests check every implementation against a definition written independently, bit for
+// bit. Nothing here allocates or keeps state, so all of it is safe for concurrent use.
+package kernel
