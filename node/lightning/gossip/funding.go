@@ -1,0 +1,125 @@
+package gossip
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/anya-edge/anya/node/chain"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/lightningnetwork/lnd/lnwire"
+)
+
+// ErrFunding marks a channel whose funding output is missing, spent or not the 2-of-2 of the
+// announcement's bitcoin keys: BOLT 7 says to ignore such an announcement.
+var ErrFunding = errors.New("channel funding output not valid")
+
+// FundingChecker confirms a channel's funding output on chain and returns its value (sat).
+type FundingChecker interface {
+	Capacity(ctx context.Context, a *lnwire.ChannelAnnouncement1) (int64, error)
+}
+
+// UnspentChecker is the optional capability of a chain backend to tell whether an output is
+// still unspent (a full node's gettxout).
+type UnspentChecker interface {
+	Unspent(ctx context.Context, op wire.OutPoint) (bool, error)
+}
+
+// ChainFunding checks funding outputs with a chain.Backend: the block at the short channel
+// id's height, the transaction at its index, the output at its index, which must pay to the
+// P2WSH of the 2-of-2 multisig of the two bitcoin keys. When the backend also implements
+// UnspentChecker the output must be unspent; otherwise spends are left to be noticed later
+// (a closed channel stops getting updates and is pruned).
+//
+// Fetching a block per channel is what makes this affordable only with a backend on the
+// box or the LAN; the last few blocks are cached because channels cluster in blocks.
+type ChainFunding struct {
+	Backend chain.Backend
+
+	mu     sync.Mutex
+	blocks map[uint32]*wire.MsgBlock
+}
+
+const fundingBlockCache = 16
+
+// Capacity implements FundingChecker.
+func (f *ChainFunding) Capacity(ctx context.Context, a *lnwire.ChannelAnnouncement1) (int64, error) {
+	scid := a.ShortChannelID
+	block, err := f.block(ctx, scid.BlockHeight)
+	if err != nil {
+		return 0, err
+	}
+	if int(scid.TxIndex) >= len(block.Transactions) {
+		return 0, fmt.Errorf("%w: %v: block has %d transactions", ErrFunding, scid, len(block.Transactions))
+	}
+	tx := block.Transactions[scid.TxIndex]
+	if int(scid.TxPosition) >= len(tx.TxOut) {
+		return 0, fmt.Errorf("%w: %v: transaction has %d outputs", ErrFunding, scid, len(tx.TxOut))
+	}
+	out := tx.TxOut[scid.TxPosition]
+	want, err := fundingScript(a.BitcoinKey1, a.BitcoinKey2)
+	if err != nil {
+		return 0, err
+	}
+	if !bytes.Equal(out.PkScript, want) {
+		return 0, fmt.Errorf("%w: %v: output is not the 2-of-2 of the bitcoin keys", ErrFunding, scid)
+	}
+	if u, ok := f.Backend.(UnspentChecker); ok {
+		unspent, err := u.Unspent(ctx, wire.OutPoint{Hash: tx.TxHash(), Index: uint32(scid.TxPosition)})
+		if err != nil {
+			return 0, fmt.Errorf("check funding of %v is unspent: %w", scid, err)
+		}
+		if !unspent {
+			return 0, fmt.Errorf("%w: %v: spent", ErrFunding, scid)
+		}
+	}
+	return out.Value, nil
+}
+
+func (f *ChainFunding) block(ctx context.Context, height uint32) (*wire.MsgBlock, error) {
+	f.mu.Lock()
+	b, ok := f.blocks[height]
+	f.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	var hash chainhash.Hash
+	hash, err := f.Backend.BlockHash(ctx, int32(height))
+	if errors.Is(err, chain.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no block at height %d", ErrFunding, height)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("funding block %d: %w", height, err)
+	}
+	b, err = f.Backend.BlockByHash(ctx, hash)
+	if err != nil {
+		return nil, fmt.Errorf("funding block %d: %w", height, err)
+	}
+	f.mu.Lock()
+	if f.blocks == nil || len(f.blocks) >= fundingBlockCache {
+		f.blocks = make(map[uint32]*wire.MsgBlock)
+	}
+	f.blocks[height] = b
+	f.mu.Unlock()
+	return b, nil
+}
+
+// fundingScript is P2WSH(2 <key1> <key2> 2 OP_CHECKMULTISIG) with the keys in BOLT 3 order
+// (lexicographic).
+func fundingScript(k1, k2 [33]byte) ([]byte, error) {
+	a, b := k1[:], k2[:]
+	if bytes.Compare(a, b) > 0 {
+		a, b = b, a
+	}
+	ws, err := txscript.NewScriptBuilder().AddOp(txscript.OP_2).AddData(a).AddData(b).
+		AddOp(txscript.OP_2).AddOp(txscript.OP_CHECKMULTISIG).Script()
+	if err != nil {
+		return nil, fmt.Errorf("funding script: %w", err)
+	}
+	h := chainhash.HashB(ws)
+	return txscript.NewScriptBuilder().AddOp(txscript.OP_0).AddData(h).Script()
+}
