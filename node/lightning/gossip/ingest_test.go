@@ -98,7 +98,6 @@ func TestIngestValidSet(t *testing.T) {
 	}
 }
 
-
 func TestIngestBadInput(t *testing.T) {
 	s := smallSet(t)
 	wrongKey := s.Keys[0]
