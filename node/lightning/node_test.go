@@ -102,6 +102,22 @@ func serve(s *peertest.Session, set *gossipgen.Set, tamper func(lnwire.Message) 
 	}
 }
 
+// servePeer starts a scripted peer serving set; served gets how its session ended.
+func servePeer(t *testing.T, set *gossipgen.Set, tamper func(lnwire.Message) lnwire.Message) (*peertest.Remote, <-chan error) {
+	remote := peertest.Listen(t)
+	served := make(chan error, 1)
+	go func() {
+		s, err := remote.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer s.Close()
+		served <- serve(s, set, tamper)
+	}()
+	return remote, served
+}
+
 var errDropped = errors.New("the box sent an error")
 
 func genSet(t *testing.T) *gossipgen.Set {
@@ -117,17 +133,7 @@ func TestSyncFromPeerAndReload(t *testing.T) {
 	set := genSet(t)
 	path := filepath.Join(t.TempDir(), "anya.db")
 	box, stop := newBox(t, path, &chaincfg.RegressionNetParams)
-	remote := peertest.Listen(t)
-	served := make(chan error, 1)
-	go func() {
-		s, err := remote.Accept()
-		if err != nil {
-			served <- err
-			return
-		}
-		defer s.Close()
-		served <- serve(s, set, nil)
-	}()
+	remote, _ := servePeer(t, set, nil)
 	if err := box.AddPeer(context.Background(), fmt.Sprintf("%x@%s", remote.PubKey().SerializeCompressed(), remote.Addr())); err != nil {
 		t.Fatal(err)
 	}
@@ -154,25 +160,15 @@ func TestSyncFromPeerAndReload(t *testing.T) {
 func TestInvalidPeerDropped(t *testing.T) {
 	set := genSet(t)
 	box, _ := newBox(t, filepath.Join(t.TempDir(), "anya.db"), &chaincfg.RegressionNetParams)
-	remote := peertest.Listen(t)
-	served := make(chan error, 1)
 	victim := set.Channels[5].ShortChannelID
-	go func() {
-		s, err := remote.Accept()
-		if err != nil {
-			served <- err
-			return
+	remote, served := servePeer(t, set, func(m lnwire.Message) lnwire.Message {
+		if a, ok := m.(*lnwire.ChannelAnnouncement1); ok && a.ShortChannelID == victim {
+			bad := *a
+			bad.BitcoinSig1 = a.BitcoinSig2 // a valid signature, by the wrong key
+			return &bad
 		}
-		defer s.Close()
-		served <- serve(s, set, func(m lnwire.Message) lnwire.Message {
-			if a, ok := m.(*lnwire.ChannelAnnouncement1); ok && a.ShortChannelID == victim {
-				bad := *a
-				bad.BitcoinSig1 = a.BitcoinSig2 // a valid signature, by the wrong key
-				return &bad
-			}
-			return m
-		})
-	}()
+		return m
+	})
 	if err := box.AddPeer(context.Background(), fmt.Sprintf("%x@%s", remote.PubKey().SerializeCompressed(), remote.Addr())); err != nil {
 		t.Fatal(err)
 	}
