@@ -24,7 +24,7 @@ const testMnemonic = "abandon abandon abandon abandon abandon abandon abandon ab
 
 // newBox returns a node with the box's key from the signer's derivation and a database at
 // path, running until the test ends.
-func newBox(t *testing.T, path string, params *chaincfg.Params) (*lightning.Node, func()) {
+func newBox(t *testing.T, path string, params *chaincfg.Params, opts ...func(*lightning.Config)) (*lightning.Node, func()) {
 	t.Helper()
 	key, err := hsm.NodeKeyFromMnemonic(testMnemonic, nil)
 	if err != nil {
@@ -34,8 +34,11 @@ func newBox(t *testing.T, path string, params *chaincfg.Params) (*lightning.Node
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := lightning.New(lightning.Config{Key: key, Params: params, DB: db,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Minute})
+	cfg := lightning.Config{Key: key, Params: params, DB: db, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Minute}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n, err := lightning.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

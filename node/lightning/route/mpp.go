@@ -20,6 +20,9 @@ type SplitOptions struct {
 	MinPart  uint64 // msat
 	// MinProbability is the probability below which a part is halved when it can be.
 	MinProbability float64
+	// Granularity makes every part a multiple of it, msat (1000: whole satoshis, as
+	// lncli buildroute --amt takes them). The amount must be a multiple of it. Default 1.
+	Granularity uint64
 }
 
 func (o *SplitOptions) defaults() {
@@ -31,6 +34,9 @@ func (o *SplitOptions) defaults() {
 	}
 	if o.MinProbability == 0 {
 		o.MinProbability = DefaultMinPartProbability
+	}
+	if o.Granularity == 0 {
+		o.Granularity = 1
 	}
 }
 
@@ -54,6 +60,9 @@ type Payment struct {
 func (f *Finder) Split(req Request, opts SplitOptions) (Payment, error) {
 	opts.defaults()
 	req.defaults()
+	if req.Amount%opts.Granularity != 0 {
+		return Payment{}, fmt.Errorf("route: amount %d msat is not a multiple of %d", req.Amount, opts.Granularity)
+	}
 	planned := make(used)
 	pay := Payment{Probability: 1}
 	remaining := req.Amount
@@ -67,7 +76,7 @@ func (f *Finder) Split(req Request, opts SplitOptions) (Payment, error) {
 		var best Route
 		found := false
 		bestValue := -1.0
-		for part := remaining; part > 0; part /= 2 {
+		for part := remaining; part > 0; part = part / 2 / opts.Granularity * opts.Granularity {
 			r, err := f.find(withAmount(req, part), planned)
 			if err != nil && !errors.Is(err, ErrNoRoute) {
 				return Payment{}, err

@@ -216,7 +216,7 @@ func TestSplit(t *testing.T) {
 		{2_100_000_000, 0, true},  // more than all paths together
 	}
 	for _, tt := range tests {
-		p, err := f.Split(Request{Source: nid(1), Target: nid(9), Amount: tt.amt}, SplitOptions{MinPart: 1_000_000})
+		p, err := f.Split(Request{Source: nid(1), Target: nid(9), Amount: tt.amt}, SplitOptions{MinPart: 1_000_000, Granularity: 1000})
 		if tt.wantErr {
 			if !errors.Is(err, ErrNoRoute) {
 				t.Fatalf("%d: %+v, %v; want ErrNoRoute", tt.amt, p, err)
@@ -236,6 +236,9 @@ func TestSplit(t *testing.T) {
 			capOf[c.ID] = c.Capacity
 		}
 		for _, r := range p.Parts {
+			if r.Hops[len(r.Hops)-1].AmtToForward%1000 != 0 {
+				t.Fatalf("%d: part of %d msat, not whole sat", tt.amt, r.Hops[len(r.Hops)-1].AmtToForward)
+			}
 			for i := range r.Hops {
 				load[r.Hops[i].ChannelID] += r.sentOver(i)
 			}
