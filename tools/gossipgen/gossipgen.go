@@ -125,8 +125,18 @@ func Generate(p Params) (*Set, error) {
 	// Endpoints by preferential attachment: "ends" lists every channel end, so a uniform
 	// pick from it picks a node with probability proportional to its degree.
 	ends := make([]int32, 0, 2*p.Channels)
+	degree := make([]int, p.Nodes)
 	pairs := make([][2]int32, 0, p.Channels)
 	seen := make(map[[2]int32]bool, p.Channels)
+	// hub picks the better connected of two degree-weighted picks: a super-linear
+	// preference that grows hubs of thousands of channels, as the real network has.
+	hub := func() int32 {
+		a, b := ends[rng.IntN(len(ends))], ends[rng.IntN(len(ends))]
+		if degree[b] > degree[a] {
+			return b
+		}
+		return a
+	}
 	add := func(a, b int32) bool {
 		if a == b {
 			return false
@@ -140,6 +150,8 @@ func Generate(p Params) (*Set, error) {
 		seen[[2]int32{a, b}] = true
 		pairs = append(pairs, [2]int32{a, b})
 		ends = append(ends, a, b)
+		degree[a]++
+		degree[b]++
 		return true
 	}
 	for i := 1; i < p.Nodes; i++ { // a tree: the network is connected
@@ -155,12 +167,8 @@ func Generate(p Params) (*Set, error) {
 		if tries > 100*p.Channels {
 			return nil, errors.New("gossipgen: too many channels for so few nodes")
 		}
-		a := ends[rng.IntN(len(ends))]
-		b := int32(rng.IntN(p.Nodes))
-		if rng.IntN(2) == 0 {
-			b = ends[rng.IntN(len(ends))]
-		}
-		add(a, b)
+		// One end a hub, the other any node: most nodes have few channels, mostly to hubs.
+		add(hub(), int32(rng.IntN(p.Nodes)))
 	}
 
 	// Channel announcements.

@@ -58,8 +58,9 @@ func (g *Graph) AddChannel(c *Channel) bool {
 		return false
 	}
 	g.chans[c.ID] = c
-	for _, id := range []NodeID{c.Node1, c.Node2} {
+	for k, id := range []NodeID{c.Node1, c.Node2} {
 		i := g.node(id)
+		c.ends[k] = i
 		g.nodes[i].edges = append(g.nodes[i].edges, c)
 	}
 	g.lastChange = time.Now()
@@ -87,6 +88,7 @@ func (g *Graph) Channel(id uint64) (Channel, bool) {
 
 func (c *Channel) copy() Channel {
 	out := *c
+	out.ends = [2]int32{} // node numbers mean something only inside the graph
 	for i, p := range c.Policies {
 		if p != nil {
 			cp := *p
@@ -269,6 +271,9 @@ func (v View) Index(id NodeID) (int32, bool) {
 
 // ID returns the id of node number i.
 func (v View) ID(i int32) NodeID { return v.g.nodes[i].id }
+
+// Ends returns the node numbers of c's Node1 and Node2 (c from Edges).
+func (v View) Ends(c *Channel) (int32, int32) { return c.ends[0], c.ends[1] }
 
 // Edges returns the channels at node number i. The caller must not modify them.
 func (v View) Edges(i int32) []*Channel { return v.g.nodes[i].edges }

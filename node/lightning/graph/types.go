@@ -70,6 +70,9 @@ type Channel struct {
 	// Added is when the box learnt of the channel (Unix seconds), for pruning channels that
 	// never got an update.
 	Added int64 `json:"added"`
+
+	// ends are the node numbers of Node1 and Node2 in the graph (see View.Ends).
+	ends [2]int32
 }
 
 // Height is the block of the funding transaction.

@@ -3,6 +3,7 @@ package route
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anya-edge/anya/node/lightning/graph"
@@ -32,8 +33,9 @@ type Model struct {
 	HalfLife time.Duration
 	Now      func() time.Time
 
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	bounds map[key]bound
+	n      atomic.Int64 // len(bounds): the prior alone needs no lock
 }
 
 // NewModel returns a model with only the prior.
@@ -60,10 +62,10 @@ func (m *Model) Probability(c *graph.Channel, dir int, amt, used uint64) float64
 		return 0.5 // nothing known: an even chance
 	}
 	lo, hi := uint64(0), capacity
-	if m != nil {
-		m.mu.Lock()
+	if m != nil && m.n.Load() > 0 {
+		m.mu.RLock()
 		b, ok := m.bounds[key{c.ID, uint8(dir & 1)}]
-		m.mu.Unlock()
+		m.mu.RUnlock()
 		if ok {
 			w := 1.0
 			if m.HalfLife > 0 {
@@ -99,6 +101,7 @@ func (m *Model) Succeeded(ch uint64, dir int, amt uint64) {
 	}
 	b.at = m.Now()
 	m.bounds[k] = b
+	m.n.Store(int64(len(m.bounds)))
 }
 
 // Failed records that a direction could not carry amt msat.
@@ -115,6 +118,7 @@ func (m *Model) Failed(ch uint64, dir int, amt uint64) {
 	}
 	b.at = m.Now()
 	m.bounds[k] = b
+	m.n.Store(int64(len(m.bounds)))
 }
 
 // Report records the outcome of a payment attempt along r: the hops before failedHop

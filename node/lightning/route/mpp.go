@@ -3,6 +3,8 @@ package route
 import (
 	"errors"
 	"fmt"
+
+	"github.com/anya-edge/anya/node/lightning/graph"
 )
 
 // Defaults of Split.
@@ -63,8 +65,13 @@ func (f *Finder) Split(req Request, opts SplitOptions) (Payment, error) {
 	if req.Amount%opts.Granularity != 0 {
 		return Payment{}, fmt.Errorf("route: amount %d msat is not a multiple of %d", req.Amount, opts.Granularity)
 	}
+	if out, in := f.edgeCapacity(req); out < req.Amount || in < req.Amount {
+		return Payment{}, fmt.Errorf("%w: the source can send %d msat and the target receive %d msat, less than %d", ErrNoRoute, out, in, req.Amount)
+	}
 	planned := make(used)
 	pay := Payment{Probability: 1}
+	searches := 0
+	start := req.Amount // the first size tried for a part: twice the last part, at most
 	remaining := req.Amount
 	for remaining > 0 {
 		if len(pay.Parts) == opts.MaxParts {
@@ -76,7 +83,10 @@ func (f *Finder) Split(req Request, opts SplitOptions) (Payment, error) {
 		var best Route
 		found := false
 		bestValue := -1.0
-		for part := remaining; part > 0; part = part / 2 / opts.Granularity * opts.Granularity {
+		for part := min(remaining, start); part > 0; part = part / 2 / opts.Granularity * opts.Granularity {
+			if searches++; searches > maxSearches*opts.MaxParts {
+				return Payment{}, fmt.Errorf("%w: no split found within %d searches", ErrNoRoute, searches-1)
+			}
 			r, err := f.find(withAmount(req, part), planned)
 			if err != nil && !errors.Is(err, ErrNoRoute) {
 				return Payment{}, err
@@ -100,12 +110,152 @@ func (f *Finder) Split(req Request, opts SplitOptions) (Payment, error) {
 			planned[key{h.ChannelID, uint8(h.direction)}] += best.sentOver(i)
 		}
 		pay.Parts = append(pay.Parts, best)
+		start = 2 * best.Hops[len(best.Hops)-1].AmtToForward
 		pay.Amount += best.Hops[len(best.Hops)-1].AmtToForward
 		pay.TotalFees += best.TotalFees
 		pay.Probability *= best.Probability
 		remaining -= best.Hops[len(best.Hops)-1].AmtToForward
 	}
-	return pay, nil
+	return f.merge(req, pay)
+}
+
+// merge joins parts that took the same channels into one part (one HTLC instead of
+// several), recomputing its amounts and time locks along that path.
+func (f *Finder) merge(req Request, pay Payment) (Payment, error) {
+	type group struct {
+		hops []Hop
+		amt  uint64
+	}
+	var order []string
+	groups := make(map[string]*group)
+	for _, r := range pay.Parts {
+		k := fmt.Sprint(r.HopKeys(), channelIDs(r))
+		g, ok := groups[k]
+		if !ok {
+			g = &group{hops: r.Hops}
+			groups[k] = g
+			order = append(order, k)
+		}
+		g.amt += r.Hops[len(r.Hops)-1].AmtToForward
+	}
+	if len(order) == len(pay.Parts) {
+		return pay, nil
+	}
+	out := Payment{Probability: 1}
+	planned := make(used)
+	var err error
+	f.Graph.View(func(v graph.View) {
+		for _, k := range order {
+			g := groups[k]
+			var r Route
+			if r, err = f.along(v, withAmount(req, g.amt), req.Source, g.hops, planned); err != nil {
+				return
+			}
+			for i, h := range r.Hops {
+				planned[key{h.ChannelID, uint8(h.direction)}] += r.sentOver(i)
+			}
+			out.Parts = append(out.Parts, r)
+			out.Amount += g.amt
+			out.TotalFees += r.TotalFees
+			out.Probability *= r.Probability
+		}
+	})
+	if err != nil {
+		return Payment{}, fmt.Errorf("route: merge parts: %w", err)
+	}
+	return out, nil
+}
+
+func channelIDs(r Route) []uint64 {
+	ids := make([]uint64, len(r.Hops))
+	for i, h := range r.Hops {
+		ids[i] = h.ChannelID
+	}
+	return ids
+}
+
+// along computes the route for req over the channels of path (hops from source), as search
+// would: the amounts and time locks grow from the target back.
+func (f *Finder) along(v graph.View, req Request, source graph.NodeID, path []Hop, planned used) (Route, error) {
+	n := len(path)
+	chans := make([]*graph.Channel, n)
+	dirs := make([]int, n)
+	carried := make([]uint64, n) // what channel i carries = what node i+1 receives
+	cltvAt := make([]uint32, n)  // time-lock delta of the HTLC arriving at node i+1
+	probs := make([]float64, n)
+	for i := n - 1; i >= 0; i-- {
+		from := source
+		if i > 0 {
+			from = path[i-1].PubKey
+		}
+		fi, ok := v.Index(from)
+		if !ok {
+			return Route{}, fmt.Errorf("%w: node %s gone", ErrNoRoute, from)
+		}
+		for _, e := range v.Edges(fi) {
+			if e.ID == path[i].ChannelID {
+				chans[i] = e
+			}
+		}
+		c := chans[i]
+		if c == nil {
+			return Route{}, fmt.Errorf("%w: channel %s gone", ErrNoRoute, graph.SCIDString(path[i].ChannelID))
+		}
+		dirs[i] = c.Direction(from)
+		if i == n-1 {
+			carried[i], cltvAt[i] = req.Amount, uint32(req.FinalCLTVDelta)
+		}
+		p := c.Policies[dirs[i]]
+		amt, already := carried[i], planned[key{c.ID, uint8(dirs[i])}]
+		if p == nil || p.Disabled || amt < p.MinHTLC || (p.MaxHTLC > 0 && amt > p.MaxHTLC) || (c.Capacity > 0 && amt+already > uint64(c.Capacity)*1000) {
+			return Route{}, fmt.Errorf("%w: channel %s cannot carry %d msat", ErrNoRoute, graph.SCIDString(c.ID), amt)
+		}
+		probs[i] = f.Model.Probability(c, dirs[i], amt, already)
+		if i > 0 { // node i (the sender of channel i) forwards and charges; the source does not
+			carried[i-1], cltvAt[i-1] = amt+p.Fee(amt), cltvAt[i]+uint32(p.CLTVDelta)
+		}
+	}
+	r := Route{TotalAmount: carried[0], TotalFees: carried[0] - req.Amount, TotalTimeLock: req.CurrentHeight + cltvAt[0], Probability: 1}
+	for i := range n {
+		h := Hop{ChannelID: chans[i].ID, PubKey: path[i].PubKey, AmtToForward: req.Amount,
+			Expiry: req.CurrentHeight + uint32(req.FinalCLTVDelta), Probability: probs[i], direction: dirs[i]}
+		if i < n-1 {
+			h.AmtToForward, h.Expiry = carried[i+1], req.CurrentHeight+cltvAt[i+1]
+		}
+		h.Fee = carried[i] - h.AmtToForward
+		r.Probability *= probs[i]
+		r.Hops = append(r.Hops, h)
+	}
+	return r, nil
+}
+
+// maxSearches bounds the route searches per part of a split.
+const maxSearches = 8
+
+// edgeCapacity sums the capacity of the source's usable outgoing channel directions and of
+// the target's usable incoming ones, msat: no split can carry more.
+func (f *Finder) edgeCapacity(req Request) (out, in uint64) {
+	sum := func(v graph.View, id graph.NodeID, from bool) uint64 {
+		i, ok := v.Index(id)
+		if !ok {
+			return 0
+		}
+		var total uint64
+		for _, c := range v.Edges(i) {
+			dir := c.Direction(id) // the direction leaving id
+			if !from {
+				dir = 1 - dir
+			}
+			if p := c.Policies[dir]; p != nil && !p.Disabled {
+				total += capacityMsat(c, p)
+			}
+		}
+		return total
+	}
+	f.Graph.View(func(v graph.View) {
+		out, in = sum(v, req.Source, true), sum(v, req.Target, false)
+	})
+	return out, in
 }
 
 func withAmount(r Request, amt uint64) Request {

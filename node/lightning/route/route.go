@@ -178,14 +178,15 @@ func (f *Finder) search(v graph.View, req Request, planned used) (Route, error) 
 		if x == src {
 			break
 		}
-		xid := v.ID(x)
 		for _, c := range v.Edges(x) {
-			uid := c.Other(xid)
-			u, _ := v.Index(uid)
+			e1, e2 := v.Ends(c)
+			u, dir := e1, 0 // the channel is used from u to x: u's policy applies
+			if e1 == x {
+				u, dir = e2, 1
+			}
 			if done[u] {
 				continue
 			}
-			dir := c.Direction(uid)
 			p := c.Policies[dir]
 			a := amt[x] // carried by c from u to x
 			if p == nil || p.Disabled || a < p.MinHTLC || (p.MaxHTLC > 0 && a > p.MaxHTLC) {

@@ -2,6 +2,7 @@ package route
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -143,6 +144,14 @@ func TestAmounts(t *testing.T) {
 	}
 	if r.Probability <= 0 || r.Probability >= 1 {
 		t.Fatalf("probability %v", r.Probability)
+	}
+	// The same path recomputed as merged MPP parts are gives the same route.
+	var again Route
+	g.View(func(v graph.View) {
+		again, err = f.along(v, Request{Amount: amt, CurrentHeight: 1000, FinalCLTVDelta: 18}, nid(1), r.Hops, nil)
+	})
+	if err != nil || !reflect.DeepEqual(again, r) {
+		t.Fatalf("along: %+v, %v\nfind: %+v", again, err, r)
 	}
 }
 
