@@ -37,3 +37,11 @@ type MempoolFeeEstimator interface {
 	// relay fee; ErrFeeUnavailable when the mempool cannot be read.
 	MempoolFeeRate(ctx context.Context, target uint32) (FeeRate, error)
 }
+
+// UTXOChecker is implemented by backends that can look an output up in their node's UTXO
+// set (a full node's gettxout): the Lightning gossip uses it to refuse channels whose
+// funding output is spent.
+type UTXOChecker interface {
+	// Unspent reports whether op is an unspent output of a confirmed transaction.
+	Unspent(ctx context.Context, op wire.OutPoint) (bool, error)
+}

@@ -19,7 +19,8 @@
 // (node_1, node_2, bitcoin_1, bitcoin_2) over the double SHA-256 of the signed part, and —
 // with a chain backend (FundingChecker, ChainFunding on node/chain's Backend) — the funding
 // output at the short channel id must exist, be the P2WSH 2-of-2 of the bitcoin keys, and
-// be unspent when the backend can tell (UnspentChecker); its value becomes the capacity.
+// be unspent when the backend can tell (chain.UTXOChecker, which the RPC backend
+// implements with gettxout); its value becomes the capacity.
 // channel_update: signed by the node the direction leaves, strictly newer than the stored
 // policy, not more than an hour in the future, htlc_maximum_msat between the minimum and the
 // capacity; the disabled flag is kept and honoured by route finding. Updates for channels

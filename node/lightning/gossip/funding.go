@@ -23,16 +23,10 @@ type FundingChecker interface {
 	Capacity(ctx context.Context, a *lnwire.ChannelAnnouncement1) (int64, error)
 }
 
-// UnspentChecker is the optional capability of a chain backend to tell whether an output is
-// still unspent (a full node's gettxout).
-type UnspentChecker interface {
-	Unspent(ctx context.Context, op wire.OutPoint) (bool, error)
-}
-
 // ChainFunding checks funding outputs with a chain.Backend: the block at the short channel
 // id's height, the transaction at its index, the output at its index, which must pay to the
 // P2WSH of the 2-of-2 multisig of the two bitcoin keys. When the backend also implements
-// UnspentChecker the output must be unspent; otherwise spends are left to be noticed later
+// chain.UTXOChecker the output must be unspent; otherwise spends are left to be noticed later
 // (a closed channel stops getting updates and is pruned).
 //
 // Fetching a block per channel is what makes this affordable only with a backend on the
@@ -68,7 +62,7 @@ func (f *ChainFunding) Capacity(ctx context.Context, a *lnwire.ChannelAnnounceme
 	if !bytes.Equal(out.PkScript, want) {
 		return 0, fmt.Errorf("%w: %v: output is not the 2-of-2 of the bitcoin keys", ErrFunding, scid)
 	}
-	if u, ok := f.Backend.(UnspentChecker); ok {
+	if u, ok := f.Backend.(chain.UTXOChecker); ok {
 		unspent, err := u.Unspent(ctx, wire.OutPoint{Hash: tx.TxHash(), Index: uint32(scid.TxPosition)})
 		if err != nil {
 			return 0, fmt.Errorf("check funding of %v is unspent: %w", scid, err)

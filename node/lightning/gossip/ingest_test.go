@@ -24,7 +24,7 @@ var (
 
 func smallSet(t testing.TB) *gossipgen.Set {
 	t.Helper()
-	s, err := gossipgen.Generate(gossipgen.Params{Nodes: 30, Channels: 60, Updates: 150, Seed: 7, Chain: testChain, Now: uint32(testNow.Unix()), Disabled: 0.1})
+	s, err := gossipgen.Generate(gossipgen.Params{Nodes: 30, Channels: 120, Updates: 300, Seed: 7, Chain: testChain, Now: uint32(testNow.Unix()), Disabled: 0.1})
 	if err != nil {
 		t.Fatal(err)
 	}
