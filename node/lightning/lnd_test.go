@@ -243,6 +243,21 @@ func TestAgainstLnd(t *testing.T) {
 		}
 	}
 	t.Logf("MPP of %d sat: %d parts accepted by lnd, fees %d msat", mppAmt, len(pay.Parts), pay.TotalFees)
+
+	// Carol closes her channel to dave: once the close confirms, the box drops it (it
+	// watches funding outputs on btcd) and its graph equals lnd's again.
+	carol := net.Nodes[2]
+	txid, idx, _ := strings.Cut(net.ChanPoints[2], ":")
+	if _, err := carol.Lncli("closechannel", "--funding_txid="+txid, "--output_index="+idx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the closing transaction", func() bool { return len(btcd.Mempool()) > 0 })
+	btcd.Generate(1)
+	waitFor(t, "the closed channel to leave both graphs", func() bool {
+		edges := describeGraph(alice)
+		diffs = graphDiff(box.Graph(), edges)
+		return len(edges) == 4 && len(diffs) == 0
+	})
 }
 
 func mustID(t *testing.T, hex string) graph.NodeID {

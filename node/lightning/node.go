@@ -122,6 +122,11 @@ func (n *Node) Finder() *route.Finder { return n.finder }
 // Run connects the configured peers and prunes the graph until ctx ends.
 func (n *Node) Run(ctx context.Context) error {
 	defer n.mgr.Close()
+	if n.cfg.Chain != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { n.watchChain(ctx) })
+	}
 	for _, p := range n.cfg.Peers {
 		if err := n.AddPeer(ctx, p); err != nil {
 			return err
@@ -139,6 +144,41 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+	}
+}
+
+// watchChain removes channels whose funding output a new block spends (closed channels).
+// After a restart it starts at the tip: closes missed meanwhile are found by pruning.
+func (n *Node) watchChain(ctx context.Context) {
+	var from *chain.BlockStamp
+	for ctx.Err() == nil {
+		events, err := n.cfg.Chain.Subscribe(ctx, from)
+		if err != nil {
+			n.log.Warn("lightning: follow the chain", "err", err)
+		}
+		for ev := range events {
+			switch ev.Kind {
+			case chain.BlockConnected:
+				block, err := n.cfg.Chain.BlockByHash(ctx, ev.Block.Hash)
+				if err != nil {
+					n.log.Warn("lightning: fetch block", "block", ev.Block, "err", err)
+					continue
+				}
+				if closed, err := n.ingest.BlockConnected(block); err != nil {
+					n.log.Error("lightning: closed channels", "err", err)
+				} else if closed > 0 {
+					n.log.Info("lightning channels closed", "count", closed, "block", ev.Block.Height)
+				}
+				b := ev.Block
+				from = &b
+			case chain.EventLost:
+				from = nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
 		}
 	}
 }

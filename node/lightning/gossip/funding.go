@@ -18,16 +18,22 @@ import (
 // announcement's bitcoin keys: BOLT 7 says to ignore such an announcement.
 var ErrFunding = errors.New("channel funding output not valid")
 
-// FundingChecker confirms a channel's funding output on chain and returns its value (sat).
+// Funding is a channel's confirmed funding output.
+type Funding struct {
+	Value    int64 // sat: the channel's capacity
+	Outpoint wire.OutPoint
+}
+
+// FundingChecker confirms a channel's funding output on chain.
 type FundingChecker interface {
-	Capacity(ctx context.Context, a *lnwire.ChannelAnnouncement1) (int64, error)
+	Funding(ctx context.Context, a *lnwire.ChannelAnnouncement1) (Funding, error)
 }
 
 // ChainFunding checks funding outputs with a chain.Backend: the block at the short channel
 // id's height, the transaction at its index, the output at its index, which must pay to the
 // P2WSH of the 2-of-2 multisig of the two bitcoin keys. When the backend also implements
-// chain.UTXOChecker the output must be unspent; otherwise spends are left to be noticed later
-// (a closed channel stops getting updates and is pruned).
+// chain.UTXOChecker the output must be unspent. Later spends (channel closes) are found by
+// Ingester.BlockConnected in the blocks the backend delivers.
 //
 // Fetching a block per channel is what makes this affordable only with a backend on the
 // box or the LAN; the last few blocks are cached because channels cluster in blocks.
@@ -40,38 +46,39 @@ type ChainFunding struct {
 
 const fundingBlockCache = 16
 
-// Capacity implements FundingChecker.
-func (f *ChainFunding) Capacity(ctx context.Context, a *lnwire.ChannelAnnouncement1) (int64, error) {
+// Funding implements FundingChecker.
+func (f *ChainFunding) Funding(ctx context.Context, a *lnwire.ChannelAnnouncement1) (Funding, error) {
 	scid := a.ShortChannelID
 	block, err := f.block(ctx, scid.BlockHeight)
 	if err != nil {
-		return 0, err
+		return Funding{}, err
 	}
 	if int(scid.TxIndex) >= len(block.Transactions) {
-		return 0, fmt.Errorf("%w: %v: block has %d transactions", ErrFunding, scid, len(block.Transactions))
+		return Funding{}, fmt.Errorf("%w: %v: block has %d transactions", ErrFunding, scid, len(block.Transactions))
 	}
 	tx := block.Transactions[scid.TxIndex]
 	if int(scid.TxPosition) >= len(tx.TxOut) {
-		return 0, fmt.Errorf("%w: %v: transaction has %d outputs", ErrFunding, scid, len(tx.TxOut))
+		return Funding{}, fmt.Errorf("%w: %v: transaction has %d outputs", ErrFunding, scid, len(tx.TxOut))
 	}
 	out := tx.TxOut[scid.TxPosition]
 	want, err := fundingScript(a.BitcoinKey1, a.BitcoinKey2)
 	if err != nil {
-		return 0, err
+		return Funding{}, err
 	}
 	if !bytes.Equal(out.PkScript, want) {
-		return 0, fmt.Errorf("%w: %v: output is not the 2-of-2 of the bitcoin keys", ErrFunding, scid)
+		return Funding{}, fmt.Errorf("%w: %v: output is not the 2-of-2 of the bitcoin keys", ErrFunding, scid)
 	}
+	op := wire.OutPoint{Hash: tx.TxHash(), Index: uint32(scid.TxPosition)}
 	if u, ok := f.Backend.(chain.UTXOChecker); ok {
-		unspent, err := u.Unspent(ctx, wire.OutPoint{Hash: tx.TxHash(), Index: uint32(scid.TxPosition)})
+		unspent, err := u.Unspent(ctx, op)
 		if err != nil {
-			return 0, fmt.Errorf("check funding of %v is unspent: %w", scid, err)
+			return Funding{}, fmt.Errorf("check funding of %v is unspent: %w", scid, err)
 		}
 		if !unspent {
-			return 0, fmt.Errorf("%w: %v: spent", ErrFunding, scid)
+			return Funding{}, fmt.Errorf("%w: %v: spent", ErrFunding, scid)
 		}
 	}
-	return out.Value, nil
+	return Funding{Value: out.Value, Outpoint: op}, nil
 }
 
 func (f *ChainFunding) block(ctx context.Context, height uint32) (*wire.MsgBlock, error) {

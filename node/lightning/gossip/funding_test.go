@@ -69,12 +69,16 @@ func TestChainFunding(t *testing.T) {
 		{s.Channels[100], 0, true}, // block 500001 unknown
 	}
 	for i, tt := range tests {
-		got, err := f.Capacity(context.Background(), tt.ann)
+		fund, err := f.Funding(context.Background(), tt.ann)
+		got := fund.Value
 		if tt.wantErr {
 			if !errors.Is(err, ErrFunding) {
 				t.Fatalf("%d (%v): %d, %v; want ErrFunding", i, tt.ann.ShortChannelID, got, err)
 			}
 			continue
+		}
+		if want := (wire.OutPoint{Hash: block.Transactions[i].TxHash()}); fund.Outpoint != want {
+			t.Fatalf("%d: outpoint %v, want %v", i, fund.Outpoint, want)
 		}
 		if err != nil || got != tt.want {
 			t.Fatalf("%d: capacity %d, %v; want %d", i, got, err, tt.want)

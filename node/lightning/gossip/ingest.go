@@ -13,6 +13,7 @@ import (
 	"github.com/anya-edge/anya/node/lightning/graph"
 	"github.com/anya-edge/anya/node/lightning/graphdb"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 	"github.com/lightningnetwork/lnd/lnwire"
 )
 
@@ -35,6 +36,8 @@ type Ingester struct {
 
 	mu      sync.Mutex // serialises apply
 	pending map[uint64][]*lnwire.ChannelUpdate1
+	// spends maps the funding outputs of channels checked on chain to their ids.
+	spends map[wire.OutPoint]uint64
 }
 
 // IngesterConfig wires an Ingester.
@@ -55,6 +58,12 @@ func NewIngester(cfg IngesterConfig) *Ingester {
 		chain: cfg.Chain, graph: cfg.Graph, store: cfg.Store, funding: cfg.Funding,
 		verify: NewVerifier(), log: cfg.Log, now: cfg.Now,
 		pending: make(map[uint64][]*lnwire.ChannelUpdate1),
+		spends:  make(map[wire.OutPoint]uint64),
+	}
+	for _, c := range cfg.Graph.Channels() {
+		if op, err := wire.NewOutPointFromString(c.Outpoint); err == nil {
+			in.spends[*op] = c.ID
+		}
 	}
 	if in.log == nil {
 		in.log = slog.Default()
@@ -110,13 +119,13 @@ func (in *Ingester) Process(ctx context.Context, msgs []lnwire.Message) (Result,
 
 	// 1. Channel announcements: signatures and funding, in parallel.
 	annErr := make([]error, len(anns))
-	capacity := make([]int64, len(anns))
+	funding := make([]Funding, len(anns))
 	Parallel(len(anns), func(i int) {
 		if annErr[i] = in.verify.VerifyChannelAnnouncement(anns[i]); annErr[i] != nil {
 			return
 		}
 		if in.funding != nil {
-			capacity[i], annErr[i] = in.funding.Capacity(ctx, anns[i])
+			funding[i], annErr[i] = in.funding.Funding(ctx, anns[i])
 		}
 	})
 	in.mu.Lock()
@@ -136,9 +145,15 @@ func (in *Ingester) Process(ctx context.Context, msgs []lnwire.Message) (Result,
 		c := &graph.Channel{
 			ID: a.ShortChannelID.ToUint64(), Node1: a.NodeID1, Node2: a.NodeID2,
 			BitcoinKey1: a.BitcoinKey1, BitcoinKey2: a.BitcoinKey2,
-			Capacity: capacity[i], Added: in.now().Unix(), Features: featureBytes(a.Features),
+			Capacity: funding[i].Value, Added: in.now().Unix(), Features: featureBytes(a.Features),
+		}
+		if in.funding != nil {
+			c.Outpoint = funding[i].Outpoint.String()
 		}
 		if in.graph.AddChannel(c) {
+			if in.funding != nil {
+				in.spends[funding[i].Outpoint] = c.ID
+			}
 			res.Channels++
 			changed[c.ID] = true
 			// Updates that arrived before the announcement.
@@ -254,15 +269,49 @@ func (in *Ingester) Prune(maxAge time.Duration) (int, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	ids := in.graph.Stale(in.now(), maxAge)
-	for _, id := range ids {
-		in.graph.RemoveChannel(id)
-	}
-	if in.store != nil && len(ids) > 0 {
-		if err := in.store.Apply(graphdb.Batch{Removed: ids}); err != nil {
-			return 0, fmt.Errorf("gossip: prune: %w", err)
-		}
+	if err := in.remove(ids); err != nil {
+		return 0, fmt.Errorf("gossip: prune: %w", err)
 	}
 	return len(ids), nil
+}
+
+// BlockConnected removes the channels whose funding outputs the block spends (closed
+// channels) and returns how many. Only channels whose funding was checked on chain are
+// known by outpoint.
+func (in *Ingester) BlockConnected(block *wire.MsgBlock) (int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var ids []uint64
+	for _, tx := range block.Transactions {
+		for _, txin := range tx.TxIn {
+			if id, ok := in.spends[txin.PreviousOutPoint]; ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	if err := in.remove(ids); err != nil {
+		return 0, fmt.Errorf("gossip: closed channels of block %v: %w", block.BlockHash(), err)
+	}
+	return len(ids), nil
+}
+
+// remove deletes channels from the graph, the funding index and the store; in.mu is held.
+func (in *Ingester) remove(ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		if c, ok := in.graph.Channel(id); ok {
+			if op, err := wire.NewOutPointFromString(c.Outpoint); err == nil {
+				delete(in.spends, *op)
+			}
+		}
+		in.graph.RemoveChannel(id)
+	}
+	if in.store != nil {
+		return in.store.Apply(graphdb.Batch{Removed: ids})
+	}
+	return nil
 }
 
 // policyOf converts an update, refusing inconsistent limits (BOLT 7: ignore).

@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 	"github.com/lightningnetwork/lnd/lnwire"
 )
 
@@ -210,11 +211,15 @@ func firstUpdate(s *gossipgen.Set, a *lnwire.ChannelAnnouncement1) *lnwire.Chann
 
 type fakeFunding map[uint64]int64
 
-func (f fakeFunding) Capacity(_ context.Context, a *lnwire.ChannelAnnouncement1) (int64, error) {
+func (f fakeFunding) Funding(_ context.Context, a *lnwire.ChannelAnnouncement1) (Funding, error) {
 	if c, ok := f[a.ShortChannelID.ToUint64()]; ok {
-		return c, nil
+		return Funding{Value: c, Outpoint: fakeOutpoint(a.ShortChannelID.ToUint64())}, nil
 	}
-	return 0, ErrFunding
+	return Funding{}, ErrFunding
+}
+
+func fakeOutpoint(id uint64) wire.OutPoint {
+	return wire.OutPoint{Hash: chainhash.HashH([]byte(graph.SCIDString(id)))}
 }
 
 func TestIngestFunding(t *testing.T) {
@@ -235,6 +240,41 @@ func TestIngestFunding(t *testing.T) {
 	u := firstUpdate(s, s.Channels[0])
 	if res, _ := in.Process(context.Background(), []lnwire.Message{u}); res.Updates != 0 || res.Invalid != nil {
 		t.Fatalf("update above capacity: %+v", res)
+	}
+}
+
+func TestChannelClosedOnChain(t *testing.T) {
+	s := smallSet(t)
+	f := fakeFunding{}
+	for _, a := range s.Channels[:3] {
+		f[a.ShortChannelID.ToUint64()] = 1_000_000
+	}
+	in, g, st := newIngester(t, f)
+	if res, err := in.Process(context.Background(), []lnwire.Message{s.Channels[0], s.Channels[1], s.Channels[2]}); err != nil || res.Channels != 3 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	closed := s.Channels[1].ShortChannelID.ToUint64()
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(&wire.TxIn{PreviousOutPoint: fakeOutpoint(closed)})
+	other := wire.NewMsgTx(2)
+	other.AddTxIn(&wire.TxIn{PreviousOutPoint: wire.OutPoint{Index: 7}})
+	block := &wire.MsgBlock{Transactions: []*wire.MsgTx{other, tx}}
+	n, err := in.BlockConnected(block)
+	if err != nil || n != 1 {
+		t.Fatalf("closed %d, %v", n, err)
+	}
+	if g.HasChannel(closed) || !g.HasChannel(s.Channels[0].ShortChannelID.ToUint64()) {
+		t.Fatal("the wrong channels are left")
+	}
+	g2 := graph.New()
+	if nc, _, _ := st.Load(g2); nc != 2 || g2.HasChannel(closed) {
+		t.Fatalf("store keeps %d channels", nc)
+	}
+	// A restarted ingester rebuilds its index of funding outputs from the graph.
+	in2 := NewIngester(IngesterConfig{Chain: testChain, Graph: g2})
+	tx.TxIn[0].PreviousOutPoint = fakeOutpoint(s.Channels[2].ShortChannelID.ToUint64())
+	if n, err := in2.BlockConnected(block); err != nil || n != 1 {
+		t.Fatalf("after restart: closed %d, %v", n, err)
 	}
 }
 

@@ -63,6 +63,9 @@ type Channel struct {
 	BitcoinKey2 NodeID `json:"btc2"`
 	// Capacity is the funding output's value in sat, 0 when no chain backend checked it.
 	Capacity int64 `json:"capacity,omitempty"`
+	// Outpoint is the funding output ("txid:index") when a chain backend checked it, so that
+	// its spend (the channel's close) is noticed.
+	Outpoint string `json:"outpoint,omitempty"`
 	// Features of the channel announcement.
 	Features []byte `json:"features,omitempty"`
 	// Policies are the latest policies by direction, nil until an update arrived.
