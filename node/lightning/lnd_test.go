@@ -3,6 +3,7 @@ package lightning_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -258,6 +259,27 @@ func TestAgainstLnd(t *testing.T) {
 		diffs = graphDiff(box.Graph(), edges)
 		return len(edges) == 4 && len(diffs) == 0
 	})
+
+	// Bob disables his side of bob-dave, now dave's only channel: the flag reaches the box,
+	// which finds no route to dave any more.
+	if _, err := bob.Lncli("updatechanstatus", "--chan_point="+net.ChanPoints[4], "--action=disable"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the disabled flag at the box", func() bool {
+		for _, c := range box.Graph().Channels() {
+			if p := c.Policies[c.Direction(mustID(t, bob.PubKey))]; c.Other(mustID(t, bob.PubKey)) == mustID(t, dave.PubKey) && p != nil && p.Disabled {
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "the graphs to agree on the disabled channel", func() bool {
+		diffs = graphDiff(box.Graph(), describeGraph(alice))
+		return len(diffs) == 0
+	})
+	if r, err := box.Finder().Find(route.Request{Source: mustID(t, alice.PubKey), Target: mustID(t, dave.PubKey), Amount: 10_000_000}); !errors.Is(err, route.ErrNoRoute) {
+		t.Fatalf("route through a disabled channel: %+v, %v", r, err)
+	}
 }
 
 func mustID(t *testing.T, hex string) graph.NodeID {

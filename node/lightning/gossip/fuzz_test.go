@@ -57,3 +57,64 @@ func FuzzIngest(f *testing.F) {
 		}
 	})
 }
+
+// scriptConn feeds a session a fixed list of messages and then blocks.
+type scriptConn struct {
+	msgs    []lnwire.Message
+	dropped bool
+}
+
+func (c *scriptConn) Send(lnwire.Message) error { return nil }
+func (c *scriptConn) Drop(error)                { c.dropped = true }
+func (c *scriptConn) Recv(ctx context.Context) (lnwire.Message, error) {
+	if len(c.msgs) == 0 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	m := c.msgs[0]
+	c.msgs = c.msgs[1:]
+	return m, nil
+}
+
+// FuzzSession feeds decoded messages of any kind (replies out of order, queries, gossip) to
+// a session: no panic, no hang past its context.
+func FuzzSession(f *testing.F) {
+	set := smallSet(f)
+	for _, ms := range [][]lnwire.Message{
+		{&lnwire.ReplyChannelRange{ChainHash: testChain, NumBlocks: 10, Complete: 1, ShortChanIDs: []lnwire.ShortChannelID{set.Channels[0].ShortChannelID}}},
+		{&lnwire.QueryChannelRange{ChainHash: testChain, NumBlocks: 5}, &lnwire.ReplyShortChanIDsEnd{Complete: 1}},
+		{set.Channels[0], set.Updates[0]},
+	} {
+		var b bytes.Buffer
+		for _, m := range ms {
+			if _, err := lnwire.WriteMessage(&b, m, 0); err != nil {
+				f.Fatal(err)
+			}
+		}
+		f.Add(b.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		conn := &scriptConn{}
+		for r.Len() > 0 && len(conn.msgs) < 32 {
+			m, err := lnwire.ReadMessage(r, 0)
+			if err != nil {
+				break
+			}
+			conn.msgs = append(conn.msgs, m)
+		}
+		g := graph.New()
+		in := NewIngester(IngesterConfig{Chain: testChain, Graph: g, Now: func() time.Time { return testNow }})
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			done <- RunSession(ctx, conn, SessionConfig{Chain: testChain, Ingester: in, Graph: g, BatchDelay: time.Millisecond, StepTimeout: 20 * time.Millisecond})
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("session did not end after its context")
+		}
+	})
+}
