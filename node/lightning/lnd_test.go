@@ -169,6 +169,29 @@ func TestAgainstLnd(t *testing.T) {
 	})
 	t.Logf("box synced %+v in %v", box.Status().Graph, time.Since(syncStart))
 
+	// lnd sees the box under the node id the signer derives (BOLT 8 ECDH by hsm.NodeKey),
+	// and the box keeps a second peer as well.
+	var peers struct {
+		Peers []struct {
+			PubKey string `json:"pub_key"`
+		} `json:"peers"`
+	}
+	alice.LncliJSON(&peers, "listpeers")
+	found := false
+	for _, p := range peers.Peers {
+		found = found || p.PubKey == box.Status().PubKey
+	}
+	if !found {
+		t.Fatalf("alice's peers %+v lack the box %s", peers.Peers, box.Status().PubKey)
+	}
+	if err := box.AddPeer(context.Background(), net.Nodes[2].URI()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two connected peers", func() bool {
+		st := box.Status()
+		return len(st.Peers) == 2 && st.Peers[0].Connected && st.Peers[1].Connected && st.Syncs >= 2
+	})
+
 	// A policy change on bob reaches the box through alice.
 	cp := net.ChanPoints[1] // bob -> carol
 	if _, err := bob.Lncli("updatechanpolicy", "--base_fee_msat=4321", "--fee_rate_ppm=777", "--time_lock_delta=55", "--chan_point="+cp); err != nil {

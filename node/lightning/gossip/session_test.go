@@ -186,3 +186,32 @@ func TestSessionDropsInvalid(t *testing.T) {
 		t.Fatalf("the tampered channel has policies %+v", c.Policies)
 	}
 }
+
+// TestSessionRateLimit: a peer sending faster than its rate is slowed down (its messages
+// wait), not served ahead of the limit.
+func TestSessionRateLimit(t *testing.T) {
+	set := smallSet(t)
+	in, g, _ := newIngester(t, nil)
+	conn := &scriptConn{}
+	for _, a := range set.Channels[:60] {
+		conn.msgs = append(conn.msgs, a)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	go func() {
+		_ = RunSession(ctx, conn, SessionConfig{Chain: testChain, Ingester: in, Graph: g, Rate: 100, Burst: 10, StepTimeout: time.Hour})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.Stats().Channels < 60 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	took := time.Since(start)
+	if g.Stats().Channels != 60 {
+		t.Fatalf("%d of 60 channels after %v", g.Stats().Channels, took)
+	}
+	// 10 at once, then 50 at 100 per second: at least half a second.
+	if took < 450*time.Millisecond {
+		t.Fatalf("60 messages at 100/s with a burst of 10 took only %v", took)
+	}
+}
