@@ -147,8 +147,16 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { defer close(nodeDone); node.run(nodeCtx) }()
 	defer func() { stopNode(); <-nodeDone }()
 
+	// The Lightning gossip node starts once the wallet is unlocked (its key comes from the
+	// seed) and stops before the database closes.
+	lnSvc := newLightningService(db, custody, network(cfg).Params(), cfg.Log)
+	lnCtx, stopLn := context.WithCancel(ctx)
+	lnDone := make(chan struct{})
+	go func() { defer close(lnDone); lnSvc.run(lnCtx) }()
+	defer func() { stopLn(); <-lnDone }()
+
 	srv, err := web.New(web.Config{DB: db, System: cfg.System, Logger: cfg.Log, Version: cfg.Version, Wallet: custody,
-		Node: node, Migrations: upd.gate(),
+		Node: node, Lightning: lnSvc, Migrations: upd.gate(),
 		Update: &web.UpdateConfig{Agent: upd.agent, Unavailable: upd.unavailable, Offer: cfg.UpdateOffer,
 			SpoolDir: filepath.Join(cfg.DataDir, SpoolDir)}})
 	if err != nil {

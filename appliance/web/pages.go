@@ -18,8 +18,9 @@ type layoutData struct {
 	CSRF     string
 	Narrow   bool // a single centered card: setup, login and messages
 	// Nav shows the links between the box's status and the wallet's pages; NodeNav the
-	// wallet's links in it, UpdateNav the link to the update page.
-	Nav, NodeNav, UpdateNav bool
+	// wallet's links in it, UpdateNav the link to the update page, LightningNav the link
+	// to the Lightning page.
+	Nav, NodeNav, UpdateNav, LightningNav bool
 }
 
 type setupData struct {
@@ -60,8 +61,8 @@ func (s *Server) layout(r *http.Request, title string, narrow bool) layoutData {
 	}
 	if sess := sessionFrom(r.Context()); sess != nil {
 		l.LoggedIn, l.CSRF = true, sess.CSRF
-		l.NodeNav, l.UpdateNav = s.node != nil, s.update != nil
-		l.Nav = l.NodeNav || l.UpdateNav
+		l.NodeNav, l.UpdateNav, l.LightningNav = s.node != nil, s.update != nil, s.ln != nil
+		l.Nav = l.NodeNav || l.UpdateNav || l.LightningNav
 	}
 	return l
 }

@@ -39,6 +39,9 @@ type Config struct {
 	// Node is the Bitcoin side of the box: the wallet service and its chain backend. nil
 	// means the box has none: the pages do not mention it and the node routes answer 404.
 	Node Node
+	// Lightning is the box's Lightning gossip node; nil: the pages do not mention it and the
+	// Lightning routes answer 404.
+	Lightning Lightning
 	// Update configures the update page (/update, /api/update...); nil: the box does not
 	// update itself, the pages do not mention it and the update routes answer 404.
 	Update *UpdateConfig
@@ -67,6 +70,7 @@ type Server struct {
 	sys     control.System
 	wallet  Wallet        // nil: no wallet feature
 	node    Node          // nil: no node feature
+	ln      Lightning     // nil: no Lightning feature
 	update  *UpdateConfig // nil: no update feature
 	held    int           // web migrations held back until the running slot is committed
 	log     *slog.Logger
@@ -111,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 		sys:          cfg.System,
 		wallet:       cfg.Wallet,
 		node:         cfg.Node,
+		ln:           cfg.Lightning,
 		update:       cfg.Update,
 		log:          cfg.Logger,
 		version:      cfg.Version,
@@ -275,6 +280,13 @@ func (s *Server) register() {
 		{post, "/api/node/cpfp", session, s.apiNodeCPFP, 0},
 		{post, "/api/node/send", session, s.apiNodeSend, 0},
 
+		// The Lightning page: the gossip node's graph, peers, and route queries.
+		{get, "/lightning", session, s.lightningPage, 0},
+		{post, "/lightning/peer", session, s.lightningPeerForm, 0},
+		{get, "/api/lightning", session, s.apiLightning, 0},
+		{post, "/api/lightning/peer", session, s.apiLightningPeer, 0},
+		{get, "/api/lightning/route", session, s.apiLightningRoute, 0},
+
 		// Updates: the running and offered versions, the history, installing a release.
 		{get, "/update", session, s.updatePage, 0},
 		{post, "/update/now", session, s.updateNowForm, 0},
@@ -293,6 +305,9 @@ func (s *Server) register() {
 		if r.pattern == "/node" || strings.HasPrefix(r.pattern, "/node/") || r.pattern == "/api/node" ||
 			strings.HasPrefix(r.pattern, "/api/node/") {
 			h = s.needNode(h)
+		}
+		if r.pattern == "/lightning" || strings.HasPrefix(r.pattern, "/lightning/") || strings.HasPrefix(r.pattern, "/api/lightning") {
+			h = s.needLightning(h)
 		}
 		if r.pattern == "/update" || strings.HasPrefix(r.pattern, "/update/") || strings.HasPrefix(r.pattern, "/api/update") {
 			h = s.needUpdate(h)
