@@ -22,7 +22,7 @@ var errLightningStopped = errors.New("the Lightning node is not running: set up 
 // the custody can give its node key, that is once the wallet is set up and unlocked (the
 // key is derived from the seed, hsm.NodeKey). It then runs until the services stop, even if
 // the wallet is locked again (the key stays in the running node only). Peers added on the
-// page are kept for this run; the graph itself is stored and survives restarts. It has no
+// page are recorded and reconnected after a restart, and the graph is stored. It has no
 // chain backend yet, so funding outputs are not checked.
 type lightningService struct {
 	db      *storage.DB
@@ -119,7 +119,7 @@ func (l *lightningService) AddLightningPeer(uri string) error {
 	if n == nil {
 		return errLightningStopped
 	}
-	return n.AddPeer(ctx, uri)
+	return n.SavePeer(ctx, uri)
 }
 
 // QueryRoute implements web.Lightning.

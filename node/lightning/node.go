@@ -132,6 +132,15 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	saved, err := n.store.Peers()
+	if err != nil {
+		return fmt.Errorf("lightning: %w", err)
+	}
+	for _, p := range saved {
+		if t, err := ParseURI(p.URI); err == nil {
+			n.mgr.Add(ctx, t)
+		}
+	}
 	t := time.NewTicker(n.cfg.PruneInterval)
 	defer t.Stop()
 	for {
@@ -200,7 +209,7 @@ func ParseURI(uri string) (connmgr.Target, error) {
 }
 
 // AddPeer keeps the peer at uri ("pubkey@host:port") connected until ctx ends,
-// RemovePeer, or the end of Run.
+// RemovePeer, or the end of Run. Config.Peers are not recorded; see SavePeer.
 func (n *Node) AddPeer(ctx context.Context, uri string) error {
 	t, err := ParseURI(uri)
 	if err != nil {
@@ -210,8 +219,29 @@ func (n *Node) AddPeer(ctx context.Context, uri string) error {
 	return nil
 }
 
-// RemovePeer disconnects and forgets the peer.
-func (n *Node) RemovePeer(id string) { n.mgr.Remove(strings.ToLower(id)) }
+// SavePeer is AddPeer that also records the peer, so that Run connects it again after a
+// restart.
+func (n *Node) SavePeer(ctx context.Context, uri string) error {
+	t, err := ParseURI(uri)
+	if err != nil {
+		return err
+	}
+	if err := n.store.SavePeer(t.ID, graphdb.Peer{URI: t.String(), Added: time.Now()}); err != nil {
+		return fmt.Errorf("lightning: %w", err)
+	}
+	n.mgr.Add(ctx, t)
+	return nil
+}
+
+// RemovePeer disconnects the peer and forgets it if it was recorded.
+func (n *Node) RemovePeer(id string) error {
+	id = strings.ToLower(id)
+	n.mgr.Remove(id)
+	if err := n.store.ForgetPeer(id); err != nil {
+		return fmt.Errorf("lightning: %w", err)
+	}
+	return nil
+}
 
 func (n *Node) runPeer(ctx context.Context, t connmgr.Target, up func()) error {
 	raw, _ := hex.DecodeString(t.ID)

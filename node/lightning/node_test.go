@@ -137,7 +137,7 @@ func TestSyncFromPeerAndReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "anya.db")
 	box, stop := newBox(t, path, &chaincfg.RegressionNetParams)
 	remote, _ := servePeer(t, set, nil)
-	if err := box.AddPeer(context.Background(), fmt.Sprintf("%x@%s", remote.PubKey().SerializeCompressed(), remote.Addr())); err != nil {
+	if err := box.SavePeer(context.Background(), fmt.Sprintf("%x@%s", remote.PubKey().SerializeCompressed(), remote.Addr())); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the graph", func() bool {
@@ -151,12 +151,23 @@ func TestSyncFromPeerAndReload(t *testing.T) {
 	if want := "03c3fec33a6929cef9428891c871592029b5ad2205396140273ccf71d6a7f7e3b6"; st.PubKey != want {
 		t.Fatalf("node id %s is not the signer's %s", st.PubKey, want)
 	}
-	// A restart loads the graph from the database, with no peer.
+	// A restart loads the graph from the database, and reconnects the saved peer (which
+	// serves no more: the graph comes from the database).
 	stop()
 	again, _ := newBox(t, path, &chaincfg.RegressionNetParams)
 	got := again.Status()
 	if got.Graph.Channels != st.Graph.Channels || got.Graph.Policies != st.Graph.Policies || got.Graph.Announced != st.Graph.Announced || !got.LastSync.Equal(st.LastSync) {
 		t.Fatalf("after restart %+v, before %+v", got, st)
+	}
+	waitFor(t, "the saved peer", func() bool {
+		p := again.Status().Peers
+		return len(p) == 1 && p[0].ID == fmt.Sprintf("%x", remote.PubKey().SerializeCompressed()) && p[0].Attempts > 0
+	})
+	if err := again.RemovePeer(again.Status().Peers[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Status().Peers) != 0 {
+		t.Fatal("peer kept after RemovePeer")
 	}
 }
 

@@ -4,7 +4,8 @@
 //
 // Layout, in subsystem "lngraph": bucket "channels" holds one graph.Channel per short
 // channel id (16 hex digits, so that keys sort by block height) with both policies; bucket
-// "nodes" one graph.Node per node id (hex); bucket "meta" the sync record. Values are JSON
+// "nodes" one graph.Node per node id (hex); bucket "meta" the sync record; bucket "peers"
+// the peers the owner added (by node id), reconnected after a restart. Values are JSON
 // through storage.Table (a field added later is a compatible change). The graph is derived
 // data: losing it costs a resync, never funds.
 //
@@ -38,6 +39,13 @@ var migrations = []storage.Migration{{
 		}
 		return nil
 	},
+}, {
+	Version: 2,
+	Name:    "peers",
+	Up: func(tx *bbolt.Tx) error {
+		_, err := tx.Bucket([]byte(Subsystem)).CreateBucketIfNotExists([]byte("peers"))
+		return err
+	},
 }}
 
 // Meta is the sync record.
@@ -52,6 +60,13 @@ type Store struct {
 	chans *storage.Table[graph.Channel]
 	nodes *storage.Table[graph.Node]
 	meta  *storage.Table[Meta]
+	peers *storage.Table[Peer]
+}
+
+// Peer is a peer the owner asked the box to keep connected.
+type Peer struct {
+	URI   string    `json:"uri"` // pubkey@host:port
+	Added time.Time `json:"added"`
 }
 
 // Open migrates the subsystem and returns the store.
@@ -64,6 +79,7 @@ func Open(db *storage.DB) (*Store, error) {
 		chans: storage.NewTable[graph.Channel](db, Subsystem, "channels"),
 		nodes: storage.NewTable[graph.Node](db, Subsystem, "nodes"),
 		meta:  storage.NewTable[Meta](db, Subsystem, "meta"),
+		peers: storage.NewTable[Peer](db, Subsystem, "peers"),
 	}, nil
 }
 
@@ -158,4 +174,33 @@ func (s *Store) SetMeta(m Meta) error {
 		return fmt.Errorf("graphdb: %w", err)
 	}
 	return nil
+}
+
+// SavePeer records a peer under its node id (hex), replacing its address.
+func (s *Store) SavePeer(id string, p Peer) error {
+	if err := s.peers.Put(id, p); err != nil {
+		return fmt.Errorf("graphdb: save peer: %w", err)
+	}
+	return nil
+}
+
+// ForgetPeer deletes a peer.
+func (s *Store) ForgetPeer(id string) error {
+	if err := s.peers.Delete(id); err != nil {
+		return fmt.Errorf("graphdb: forget peer: %w", err)
+	}
+	return nil
+}
+
+// Peers lists the recorded peers.
+func (s *Store) Peers() ([]Peer, error) {
+	var out []Peer
+	err := s.peers.ForEach(func(_ string, p Peer) error {
+		out = append(out, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("graphdb: peers: %w", err)
+	}
+	return out, nil
 }

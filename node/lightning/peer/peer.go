@@ -95,15 +95,27 @@ func Dial(ctx context.Context, cfg Config, remote *btcec.PublicKey, addr string)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: resolve: %w", addr, err)
 	}
+	// Neither brontide's handshake nor the init exchange knows ctx: closing the socket when
+	// ctx ends stops them.
+	stop := func() bool { return false }
 	dial := func(network, a string, timeout time.Duration) (net.Conn, error) {
 		d := net.Dialer{Timeout: timeout}
-		return d.DialContext(ctx, network, a)
+		c, err := d.DialContext(ctx, network, a)
+		if err == nil {
+			stop = context.AfterFunc(ctx, func() { c.Close() })
+		}
+		return c, err
 	}
 	bc, err := brontide.Dial(cfg.Key, &lnwire.NetAddress{IdentityKey: remote, Address: tcp}, cfg.DialTimeout, dial)
 	if err != nil {
-		return nil, fmt.Errorf("peer %s: brontide handshake: %w", addr, err)
+		stop()
+		return nil, fmt.Errorf("peer %s: brontide handshake: %w", addr, errors.Join(ctx.Err(), err))
 	}
 	c, err := newConn(ctx, cfg, bc, remote)
+	if !stop() && err == nil { // ctx ended: the socket is closed or about to be
+		c.Close()
+		err = ctx.Err()
+	}
 	if err != nil {
 		bc.Close()
 		return nil, fmt.Errorf("peer %x@%s: %w", remote.SerializeCompressed(), addr, err)

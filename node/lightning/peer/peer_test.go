@@ -210,3 +210,26 @@ func TestWrongKeyFailsHandshake(t *testing.T) {
 		t.Fatal("handshake with the wrong node id succeeded")
 	}
 }
+
+// TestDialHonoursContext: a peer that completes the handshake but never sends init does not
+// hold Dial past its context.
+func TestDialHonoursContext(t *testing.T) {
+	r := peertest.Listen(t)
+	go func() {
+		if s, err := r.Accept(); err == nil {
+			s.Closed()
+			s.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	c, err := peer.Dial(ctx, peer.Config{Key: localKey(t), DialTimeout: time.Minute}, r.PubKey(), r.Addr())
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial succeeded without an init from the peer")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Dial returned after %v, its context ended after 200ms", took)
+	}
+}
