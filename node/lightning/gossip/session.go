@@ -31,6 +31,9 @@ const (
 	DefaultStepTimeout = 2 * time.Minute
 	// queryChunk is how many short channel ids one query_short_channel_ids asks for.
 	queryChunk = 1000
+	// maxRangeReplies bounds the reply_channel_range messages waiting for the sync: some
+	// implementations answer one range query with a reply per few blocks.
+	maxRangeReplies = 4096
 )
 
 // SessionConfig configures the gossip exchange with one peer.
@@ -101,7 +104,7 @@ func RunSession(ctx context.Context, conn Conn, cfg SessionConfig) error {
 	cfg.defaults()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &session{cfg: cfg, conn: conn, ranges: make(chan *lnwire.ReplyChannelRange, 16), ends: make(chan *lnwire.ReplyShortChanIDsEnd, 1)}
+	s := &session{cfg: cfg, conn: conn, ranges: make(chan *lnwire.ReplyChannelRange, maxRangeReplies), ends: make(chan *lnwire.ReplyShortChanIDsEnd, 1)}
 	go func() {
 		if err := s.sync(ctx); err != nil && ctx.Err() == nil {
 			cancel(fmt.Errorf("gossip sync: %w", err))
