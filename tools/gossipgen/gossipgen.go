@@ -122,53 +122,9 @@ func Generate(p Params) (*Set, error) {
 		copy(pubs[i][:], s.Keys[i].PubKey().SerializeCompressed())
 	})
 
-	// Endpoints by preferential attachment: "ends" lists every channel end, so a uniform
-	// pick from it picks a node with probability proportional to its degree.
-	ends := make([]int32, 0, 2*p.Channels)
-	degree := make([]int, p.Nodes)
-	pairs := make([][2]int32, 0, p.Channels)
-	seen := make(map[[2]int32]bool, p.Channels)
-	// hub picks the better connected of two degree-weighted picks: a super-linear
-	// preference that grows hubs of thousands of channels, as the real network has.
-	hub := func() int32 {
-		a, b := ends[rng.IntN(len(ends))], ends[rng.IntN(len(ends))]
-		if degree[b] > degree[a] {
-			return b
-		}
-		return a
-	}
-	add := func(a, b int32) bool {
-		if a == b {
-			return false
-		}
-		if a > b {
-			a, b = b, a
-		}
-		if seen[[2]int32{a, b}] {
-			return false
-		}
-		seen[[2]int32{a, b}] = true
-		pairs = append(pairs, [2]int32{a, b})
-		ends = append(ends, a, b)
-		degree[a]++
-		degree[b]++
-		return true
-	}
-	for i := 1; i < p.Nodes; i++ { // a tree: the network is connected
-		var to int32
-		if len(ends) > 0 && rng.IntN(4) > 0 {
-			to = ends[rng.IntN(len(ends))]
-		} else {
-			to = int32(rng.IntN(i))
-		}
-		add(int32(i), to)
-	}
-	for tries := 0; len(pairs) < p.Channels; tries++ {
-		if tries > 100*p.Channels {
-			return nil, errors.New("gossipgen: too many channels for so few nodes")
-		}
-		// One end a hub, the other any node: most nodes have few channels, mostly to hubs.
-		add(hub(), int32(rng.IntN(p.Nodes)))
+	pairs, err := topology(p, rng)
+	if err != nil {
+		return nil, err
 	}
 
 	// Channel announcements.
@@ -269,6 +225,66 @@ func Generate(p Params) (*Set, error) {
 		s.Nodes[i] = n
 	})
 	return s, nil
+}
+
+// hubPicks is how many candidates hub compares.
+const hubPicks = 6
+
+// topology chooses the channels' end points (node numbers, lower first): a random tree, so
+// that the network is connected, then channels from a hub to any node.
+func topology(p Params, rng *rand.Rand) ([][2]int32, error) {
+	// Endpoints by preferential attachment: "ends" lists every channel end, so a uniform
+	// pick from it picks a node with probability proportional to its degree.
+	ends := make([]int32, 0, 2*p.Channels)
+	degree := make([]int, p.Nodes)
+	pairs := make([][2]int32, 0, p.Channels)
+	seen := make(map[[2]int32]bool, p.Channels)
+	// hub picks the best connected of hubPicks degree-weighted picks: a super-linear
+	// preference that grows hubs of a thousand channels and more, as the real network has.
+	hub := func() int32 {
+		best := ends[rng.IntN(len(ends))]
+		for range hubPicks - 1 {
+			if c := ends[rng.IntN(len(ends))]; degree[c] > degree[best] {
+				best = c
+			}
+		}
+		return best
+	}
+	add := func(a, b int32) bool {
+		if a == b {
+			return false
+		}
+		if a > b {
+			a, b = b, a
+		}
+		if seen[[2]int32{a, b}] {
+			return false
+		}
+		seen[[2]int32{a, b}] = true
+		pairs = append(pairs, [2]int32{a, b})
+		ends = append(ends, a, b)
+		degree[a]++
+		degree[b]++
+		return true
+	}
+	for i := 1; i < p.Nodes; i++ { // a tree: the network is connected
+		var to int32
+		if len(ends) > 0 && rng.IntN(4) > 0 {
+			to = ends[rng.IntN(len(ends))]
+		} else {
+			to = int32(rng.IntN(i))
+		}
+		add(int32(i), to)
+	}
+	for tries := 0; len(pairs) < p.Channels; tries++ {
+		if tries > 100*p.Channels {
+			return nil, errors.New("gossipgen: too many channels for so few nodes")
+		}
+		// One end a hub, the other any node: most nodes have few channels, mostly to hubs.
+		add(hub(), int32(rng.IntN(p.Nodes)))
+	}
+
+	return pairs, nil
 }
 
 // Write writes msgs as a stream of (2-byte big-endian length, lnwire message) records.
