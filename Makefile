@@ -13,7 +13,7 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 DEB_RUN := qemu-system-x86 ovmf
 DEB_TEST := $(DEB_RUN) chromium e2fsprogs iproute2 swtpm swtpm-tools pcscd vsmartcard-vpcd
 
-.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench bench-neutrino clean
+.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench bench-neutrino bench-lightning clean
 
 all: build
 
@@ -53,6 +53,12 @@ bench: deps-run image
 bench-neutrino:
 	cd tools/neutrinobench && ANYA_REQUIRE_ALL=1 $(GO) test -mod=mod -count=1 -timeout 30m -run '^TestNeutrinoBench$$' -v . \
 		-args -blocks 4000 -runs 5 -out $(CURDIR)/$(OUT)/neutrinobench.md
+
+# Lightning graph at mainnet scale (16k nodes, 50k channels, 100k updates, signed): ingest with
+# full validation vs bare signature checks, reload, route latency, memory (~5 min on 2 cores).
+bench-lightning:
+	mkdir -p $(OUT)
+	$(GO) run ./tools/cmd/lnbench -json $(OUT)/lnbench.json
 
 deps-run:
 	@missing=""; for p in $(DEB_RUN); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
