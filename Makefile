@@ -13,7 +13,7 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 DEB_RUN := qemu-system-x86 ovmf
 DEB_TEST := $(DEB_RUN) chromium e2fsprogs iproute2 swtpm swtpm-tools pcscd vsmartcard-vpcd
 
-.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench bench-neutrino test-ml bench-ml deps-ort clean
+.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench bench-neutrino bench-lightning test-ml bench-ml deps-ort clean
 
 all: build
 
@@ -69,6 +69,12 @@ ORT_NODE := onnxruntime-node@1.30.0
 deps-ort:
 	@test -e $(OUT)/ort/node_modules/onnxruntime-node/package.json || { mkdir -p $(OUT)/ort && cd $(OUT)/ort && echo {\"private\":true} >package.json && \
 		ONNXRUNTIME_NODE_INSTALL=skip npm install --silent --no-audit --no-fund --ignore-scripts $(ORT_NODE); }
+
+# Lightning graph at mainnet scale (16k nodes, 50k channels, 100k updates, signed): ingest with
+# full validation vs bare signature checks, reload, route latency, memory (~5 min on 2 cores).
+bench-lightning:
+	mkdir -p $(OUT)
+	$(GO) run ./tools/cmd/lnbench -json $(OUT)/lnbench.json
 
 deps-run:
 	@missing=""; for p in $(DEB_RUN); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

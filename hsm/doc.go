@@ -26,4 +26,9 @@
 // so backups are made while the wallet is locked ([Custody.BackupRecipient]); the private
 // half is [Custody.BackupKey] (unlocked only) or [BackupKeyFromMnemonic], and it never
 // leaves this package except as one backup's HPKE exporter secrets.
+//
+// Lightning. The box's Lightning node identity is derived from the seed at another hardened
+// path of the same purpose (nodekey.go). [Custody.NodeKey] (unlocked only) hands out a
+// [NodeKey] that performs BOLT 8 ECDH and BOLT 7 message signatures without exposing the
+// private key.
 package hsm

@@ -13,6 +13,10 @@
 //   - wallet: the wallet service — descriptors and addresses with a gap limit, the UTXO set
 //     and history, sync over any backend, fee estimates, PSBT proposals signed by the box's
 //     signer, RBF and CPFP; with coinselect and txsize.
-//   - regtest: the test harness that builds btcd once into a cache and runs real nodes on
-//     loopback, with a mining key that funds test transactions (tests and tools only).
+//   - lightning: the Lightning gossip node — BOLT 8/1 peers (lnd's brontide and lnwire), BOLT 7
+//     gossip sync and validation, the channel graph in bbolt, single-path and MPP route
+//     finding; the node key comes from the box's signer (hsm.NodeKey).
+//   - regtest: the test harness that builds btcd (and lnd/lncli from a wrapper module) once
+//     into a cache and runs real nodes on loopback, with a mining key that funds test
+//     transactions, and lnd networks with channels (tests and tools only).
 package node

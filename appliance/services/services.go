@@ -149,6 +149,14 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { defer close(nodeDone); node.run(nodeCtx) }()
 	defer func() { stopNode(); <-nodeDone }()
 
+	// The Lightning gossip node starts once the wallet is unlocked (its key comes from the
+	// seed) and stops before the database closes.
+	lnSvc := newLightningService(db, custody, network(cfg).Params(), cfg.Log)
+	lnCtx, stopLn := context.WithCancel(ctx)
+	lnDone := make(chan struct{})
+	go func() { defer close(lnDone); lnSvc.run(lnCtx) }()
+	defer func() { stopLn(); <-lnDone }()
+
 	backupCtx, stopBackups := context.WithCancel(ctx)
 	backups, backupsDone, err := startBackups(backupCtx, db, custody, cfg)
 	if err != nil {
@@ -174,7 +182,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	srv, err := web.New(web.Config{DB: db, System: cfg.System, Logger: cfg.Log, Version: cfg.Version, Wallet: custody,
-		Node: node, Migrations: upd.gate(), Backups: backups, Update: updCfg})
+		Node: node, Lightning: lnSvc, Migrations: upd.gate(), Backups: backups, Update: updCfg})
 	if err != nil {
 		return fmt.Errorf("start web page: %w", err)
 	}

@@ -27,7 +27,7 @@ func pageNames() []string {
 		"wallet-setup", "wallet-words", "wallet-confirm", "wallet-restore", "wallet-protect",
 		"wallet-sign", "wallet-review", "wallet-signed",
 		"node", "node-backend", "node-receive", "node-send", "node-review", "node-sent", "node-history", "node-speedup",
-		"update", "reset", "backups"}
+		"update", "reset", "backups", "lightning"}
 }
 
 // templateFuncs are the functions the pages may call.

@@ -18,9 +18,10 @@ type layoutData struct {
 	CSRF     string
 	Narrow   bool // a single centered card: setup, login and messages
 	// Nav shows the links between the box's status and the wallet's pages; NodeNav the
-	// wallet's links in it, UpdateNav the link to the update page.
-	Nav, NodeNav, UpdateNav bool
-	BackupsNav              bool // the box takes backups: the status page links to them
+	// wallet's links in it, UpdateNav the link to the update page, LightningNav the link
+	// to the Lightning page.
+	Nav, NodeNav, UpdateNav, LightningNav bool
+	BackupsNav                            bool // the box takes backups: the status page links to them
 	// ResetToken is the USB reset token made at setup, shown once on the first page the new
 	// session sees (package reset; it can be replaced later on /reset).
 	ResetToken string
@@ -64,8 +65,8 @@ func (s *Server) layout(r *http.Request, title string, narrow bool) layoutData {
 	}
 	if sess := sessionFrom(r.Context()); sess != nil {
 		l.LoggedIn, l.CSRF = true, sess.CSRF
-		l.NodeNav, l.UpdateNav, l.BackupsNav = s.node != nil, s.update != nil, s.backups != nil
-		l.Nav = l.NodeNav || l.UpdateNav
+		l.NodeNav, l.UpdateNav, l.LightningNav, l.BackupsNav = s.node != nil, s.update != nil, s.ln != nil, s.backups != nil
+		l.Nav = l.NodeNav || l.UpdateNav || l.LightningNav
 		if tok, ok := s.setupTokens.get(sess.key, s.now()); ok {
 			s.setupTokens.drop(sess.key)
 			l.ResetToken = tok

@@ -39,6 +39,9 @@ type Config struct {
 	// Node is the Bitcoin side of the box: the wallet service and its chain backend. nil
 	// means the box has none: the pages do not mention it and the node routes answer 404.
 	Node Node
+	// Lightning is the box's Lightning gossip node; nil: the pages do not mention it and the
+	// Lightning routes answer 404.
+	Lightning Lightning
 	// Update configures the update page (/update, /api/update...); nil: the box does not
 	// update itself, the pages do not mention it and the update routes answer 404.
 	Update *UpdateConfig
@@ -70,6 +73,7 @@ type Server struct {
 	sys     control.System
 	wallet  Wallet        // nil: no wallet feature
 	node    Node          // nil: no node feature
+	ln      Lightning     // nil: no Lightning feature
 	update  *UpdateConfig // nil: no update feature
 	backups Backups       // nil: no backups feature
 	held    int           // web migrations held back until the running slot is committed
@@ -116,6 +120,7 @@ func New(cfg Config) (*Server, error) {
 		sys:          cfg.System,
 		wallet:       cfg.Wallet,
 		node:         cfg.Node,
+		ln:           cfg.Lightning,
 		update:       cfg.Update,
 		backups:      cfg.Backups,
 		log:          cfg.Logger,
@@ -282,6 +287,13 @@ func (s *Server) register() {
 		{post, "/api/node/cpfp", session, s.apiNodeCPFP, 0},
 		{post, "/api/node/send", session, s.apiNodeSend, 0},
 
+		// The Lightning page: the gossip node's graph, peers, and route queries.
+		{get, "/lightning", session, s.lightningPage, 0},
+		{post, "/lightning/peer", session, s.lightningPeerForm, 0},
+		{get, "/api/lightning", session, s.apiLightning, 0},
+		{post, "/api/lightning/peer", session, s.apiLightningPeer, 0},
+		{get, "/api/lightning/route", session, s.apiLightningRoute, 0},
+
 		// Updates: the running and offered versions, the history, installing a release.
 		{get, "/update", session, s.updatePage, 0},
 		{post, "/update/now", session, s.updateNowForm, 0},
@@ -328,7 +340,7 @@ func (s *Server) register() {
 
 // feature is an optional part of the box: its routes answer 404 when it is absent.
 type feature struct {
-	present  bool
+	present  func() bool // asked at each request
 	prefixes []string // the routes' patterns: equal to one, or starting with one and "/"
 	noun     string   // what the box lacks: "wallet", "Bitcoin node"
 	title    string   // the error page's title
@@ -345,20 +357,22 @@ func (f feature) covers(pattern string) bool {
 
 func (s *Server) features() []feature {
 	return []feature{
-		{s.wallet != nil, []string{"/wallet", "/api/wallet"}, "wallet", "No wallet"},
-		{s.node != nil, []string{"/node", "/api/node"}, "Bitcoin node", "No Bitcoin node"},
-		{s.update != nil, []string{"/update", "/api/update"}, "update agent", "No updates"},
-		{s.backups != nil, []string{"/backups", "/api/backups"}, "backups", "No backups"},
+		{func() bool { return s.wallet != nil }, []string{"/wallet", "/api/wallet"}, "wallet", "No wallet"},
+		{func() bool { return s.node != nil }, []string{"/node", "/api/node"}, "Bitcoin node", "No Bitcoin node"},
+		{func() bool { return s.ln != nil }, []string{"/lightning", "/api/lightning"}, "Lightning node", "No Lightning node"},
+		{func() bool { return s.update != nil }, []string{"/update", "/api/update"}, "update agent", "No updates"},
+		{func() bool { return s.backups != nil }, []string{"/backups", "/api/backups"}, "backups", "No backups"},
 	}
 }
 
 // needFeature answers 404 when the box lacks f. It runs after the guard, so these routes
 // refuse a request without a session the same way every other route does.
 func (s *Server) needFeature(f feature, next http.HandlerFunc) http.HandlerFunc {
-	if f.present {
-		return next
-	}
 	return func(w http.ResponseWriter, r *http.Request) {
+		if f.present() {
+			next(w, r)
+			return
+		}
 		if isAPI(r.URL.Path) {
 			writeError(w, http.StatusNotFound, "this box has no "+f.noun)
 			return

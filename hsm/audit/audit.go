@@ -32,11 +32,12 @@ const Subsystem = "audit"
 
 // Events.
 const (
-	EventSeal   = "seal"   // a seed was sealed, or its protection changed
-	EventUnseal = "unseal" // a sealed seed was opened
-	EventSign   = "sign"   // a transaction was signed
-	EventRefuse = "refuse" // a signing request was refused by policy
-	EventBackup = "backup" // the backup key was opened, or a backup was restored
+	EventSeal    = "seal"    // a seed was sealed, or its protection changed
+	EventUnseal  = "unseal"  // a sealed seed was opened
+	EventSign    = "sign"    // a transaction was signed
+	EventRefuse  = "refuse"  // a signing request was refused by policy
+	EventBackup  = "backup"  // the backup key was opened, or a backup was restored
+	EventNodeKey = "nodekey" // the Lightning node key was opened (node start)
 )
 
 // Record is one entry of the trail.

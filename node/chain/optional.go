@@ -52,3 +52,11 @@ type MempoolStatsReporter interface {
 	// MempoolStats reads the mempool; ErrFeeUnavailable when it cannot be read.
 	MempoolStats(ctx context.Context) (MempoolStats, error)
 }
+
+// UTXOChecker is implemented by backends that can look an output up in their node's UTXO
+// set (a full node's gettxout): the Lightning gossip uses it to refuse channels whose
+// funding output is spent.
+type UTXOChecker interface {
+	// Unspent reports whether op is an unspent output of a confirmed transaction.
+	Unspent(ctx context.Context, op wire.OutPoint) (bool, error)
+}

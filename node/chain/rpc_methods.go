@@ -458,3 +458,15 @@ func (r *RPC) Subscribe(ctx context.Context, from *BlockStamp) (<-chan Event, er
 	}()
 	return ch, nil
 }
+
+// Unspent implements UTXOChecker with gettxout (mempool spends not counted).
+func (r *RPC) Unspent(ctx context.Context, op wire.OutPoint) (bool, error) {
+	var res *btcjson.GetTxOutResult
+	if err := r.read(ctx, "gettxout", func(c *rpcclient.Client) (err error) {
+		res, err = c.GetTxOut(&op.Hash, op.Index, false)
+		return err
+	}); err != nil {
+		return false, err
+	}
+	return res != nil, nil
+}

@@ -372,9 +372,12 @@ func (n *Node) Log() string {
 	return string(b)
 }
 
-func (n *Node) logTail(lines int) string {
+func (n *Node) logTail(lines int) string { return tailLines(n.Log(), lines) }
+
+// tailLines returns the last lines of text.
+func tailLines(text string, lines int) string {
 	var all []string
-	sc := bufio.NewScanner(strings.NewReader(n.Log()))
+	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		all = append(all, sc.Text())
 	}
