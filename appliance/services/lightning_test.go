@@ -9,6 +9,7 @@ import (
 	"github.com/anya-edge/anya/hsm"
 	"github.com/anya-edge/anya/node/lightning/peer"
 	"github.com/anya-edge/anya/node/lightning/peer/peertest"
+	"github.com/anya-edge/anya/node/regtest"
 	"github.com/anya-edge/anya/tools/gossipgen"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/lightningnetwork/lnd/lnwire"
@@ -78,5 +79,33 @@ func TestLightningService(t *testing.T) {
 	r := a.want("GET", "/api/lightning/route?source="+src+"&target="+dst+"&amt_sat=1000", nil, 200)
 	if len(r["parts"].([]any)) != 1 || len(r["buildroute"].([]any)) != 1 {
 		t.Fatalf("route %v", r)
+	}
+}
+
+// TestLightningFollowsChainBackend: the Lightning node checks funding outputs against the
+// chain backend the owner chooses on the wallet page: none at first, then btcd once it is
+// saved (the node restarts on it).
+func TestLightningFollowsChainBackend(t *testing.T) {
+	node := regtest.Start(t) // skips under -short
+	node.Generate(1)
+	bx := startBox(t)
+	a := newAPIClient(t, "http://"+bx.addr)
+	a.csrf = a.want("POST", "/api/setup", map[string]string{"password": testPassword}, 200)["csrf"].(string)
+	a.want("POST", "/api/wallet/setup", map[string]string{"mnemonic": testMnemonic, "protection": "passphrase", "passphrase": testPassphrase}, 200)
+	funding := func(m map[string]any) any {
+		st, _ := m["status"].(map[string]any)
+		return st["funding_checks"]
+	}
+	m := a.waitAPI("the Lightning node", "/api/lightning", func(m map[string]any) bool { return m["running"] == true })
+	if funding(m) != false {
+		t.Fatalf("funding checks without a chain backend: %v", m)
+	}
+	a.want("POST", "/api/node/backend", map[string]any{"kind": "rpc", "host": node.RPCAddr, "user": node.User,
+		"pass": node.Pass, "cert": string(node.Cert)}, 200)
+	a.waitAPI("the Lightning node on btcd", "/api/lightning", func(m map[string]any) bool {
+		return m["running"] == true && funding(m) == true
+	})
+	if !strings.Contains(bx.logs.String(), "restarting the Lightning node") {
+		t.Error("the log does not say the node restarted on the new backend")
 	}
 }

@@ -114,6 +114,13 @@ func (n *nodeService) run(ctx context.Context) {
 	n.stop()
 }
 
+// currentBackend returns the chain backend in use (nil: none): the Lightning node follows it.
+func (n *nodeService) currentBackend() chain.Backend {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.backend
+}
+
 // stop closes the wallet and the backend, waiting for the wallet's Run to return.
 func (n *nodeService) stop() {
 	n.mu.Lock()

@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// The Lightning gossip node starts once the wallet is unlocked (its key comes from the
 	// seed) and stops before the database closes.
-	lnSvc := newLightningService(db, custody, network(cfg).Params(), cfg.Log)
+	lnSvc := newLightningService(db, custody, network(cfg).Params(), node.currentBackend, cfg.Log)
 	lnCtx, stopLn := context.WithCancel(ctx)
 	lnDone := make(chan struct{})
 	go func() { defer close(lnDone); lnSvc.run(lnCtx) }()

@@ -283,6 +283,9 @@ type Status struct {
 	LastSync time.Time            `json:"last_sync,omitzero"`
 	Syncs    int                  `json:"syncs"`
 	Peers    []connmgr.PeerStatus `json:"peers"`
+	// FundingChecks: channel announcements are checked against a chain backend (their
+	// funding output exists and is unspent) and closes are followed.
+	FundingChecks bool `json:"funding_checks"`
 }
 
 // Status reports the node's state.
@@ -293,5 +296,6 @@ func (n *Node) Status() Status {
 	return Status{
 		PubKey: hex.EncodeToString(n.cfg.Key.PubKey().SerializeCompressed()),
 		Graph:  n.graph.Stats(), LastSync: last, Syncs: syncs, Peers: n.mgr.Status(),
+		FundingChecks: n.cfg.Chain != nil,
 	}
 }
