@@ -341,9 +341,9 @@ func (s *Server) register() {
 // feature is an optional part of the box: its routes answer 404 when it is absent.
 type feature struct {
 	present  func() bool // asked at each request
-	prefixes []string // the routes' patterns: equal to one, or starting with one and "/"
-	noun     string   // what the box lacks: "wallet", "Bitcoin node"
-	title    string   // the error page's title
+	prefixes []string    // the routes' patterns: equal to one, or starting with one and "/"
+	noun     string      // what the box lacks: "wallet", "Bitcoin node"
+	title    string      // the error page's title
 }
 
 func (f feature) covers(pattern string) bool {
