@@ -22,8 +22,14 @@
 //     four rows of B loaded once for both rows of A), 1 × 4 for an odd last row, Go for
 //     the last N mod 4 columns; quant_amd64.s vectorises QuantizeS16 (VDIVPS, VROUNDPS to
 //     nearest even, clamp, pack) and ScaleRow.
-//   - everything else (arm64 included, for now): a pure-Go loop. An arm64 NEON kernel
-//     (SMLAL) is not written yet.
+//   - arm64 (NEON is mandatory in ARMv8-A, so there is no feature check): gemm_arm64.s,
+//     the same 2 × 4 / 1 × 4 blocking with SMLAL/SMLAL2 (8 int16·int16 → int32
+//     multiply-adds per pair, wrapping like Go's int32), hand-encoded as WORDs because Go's
+//     assembler has no mnemonic for them. QuantizeS16, ScaleRow, LinearF32 and Tanh have
+//     no NEON version yet and run the Go loops there. The arm64 tests run under qemu-user
+//     (make test-arm64, or GOARCH=arm64 go test -exec qemu-aarch64 ./ml/kernel/); its
+//     speed on real arm64 hardware has not been measured.
+//   - everything else: a pure-Go loop.
 //
 // The tests check every implementation against a definition written independently, bit for
 // bit. Nothing here allocates or keeps state, so all of it is safe for concurrent use.

@@ -1,6 +1,9 @@
 package kernel
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // GemmS16 sets c[i*ldc+j] = Σₖ a[i*lda+k]·b[j*ldb+k] for i < m, j < n, k < kk. kk must be
 // a multiple of 16 (pad both operands with zeros); no operand value may be −32768. It
@@ -38,6 +41,32 @@ func gemmGo(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, ldc
 				s3 += int32(ar[k+3]) * int32(br[k+3])
 			}
 			cr[j] = s0 + s1 + s2 + s3
+		}
+	}
+}
+
+// gemmBlocked is the blocking the assembly kernels share: row2 computes 2 × 4 blocks of c
+// for pairs of rows of a (the four rows of b loaded once for both), row 1 × 4 blocks for an
+// odd last row, both over the first n/4·4 columns; gemmGo does the last n mod 4 columns.
+func gemmBlocked(row2 func(a *int16, lda int, b *int16, ldb, k, n4 int, c *int32, ldc int),
+	row func(a, b *int16, ldb, k, n4 int, c *int32),
+	m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, ldc int) {
+	n4 := n / 4
+	i := 0
+	if n4 > 0 {
+		for ; i+1 < m; i += 2 {
+			row2(unsafe.SliceData(a[i*lda:]), lda, unsafe.SliceData(b), ldb, kk, n4, unsafe.SliceData(c[i*ldc:]), ldc)
+			if n4*4 < n {
+				gemmGo(2, n-n4*4, kk, a[i*lda:], lda, b[n4*4*ldb:], ldb, c[i*ldc+n4*4:], ldc)
+			}
+		}
+	}
+	for ; i < m; i++ {
+		if n4 > 0 {
+			row(unsafe.SliceData(a[i*lda:]), unsafe.SliceData(b), ldb, kk, n4, unsafe.SliceData(c[i*ldc:]))
+		}
+		if n4*4 < n {
+			gemmGo(1, n-n4*4, kk, a[i*lda:], lda, b[n4*4*ldb:], ldb, c[i*ldc+n4*4:], ldc)
 		}
 	}
 }

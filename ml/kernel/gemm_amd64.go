@@ -35,24 +35,7 @@ func gemm(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, ldc i
 func gemm2RowAVX2(a *int16, lda int, b *int16, ldb, k, n4 int, c *int32, ldc int)
 
 func gemmAVX2(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, ldc int) {
-	n4 := n / 4
-	i := 0
-	if n4 > 0 {
-		for ; i+1 < m; i += 2 { // pairs of rows share the loads of b
-			gemm2RowAVX2(unsafe.SliceData(a[i*lda:]), lda, unsafe.SliceData(b), ldb, kk, n4, unsafe.SliceData(c[i*ldc:]), ldc)
-			if n4*4 < n {
-				gemmGo(2, n-n4*4, kk, a[i*lda:], lda, b[n4*4*ldb:], ldb, c[i*ldc+n4*4:], ldc)
-			}
-		}
-	}
-	for ; i < m; i++ {
-		if n4 > 0 {
-			gemmRowAVX2(unsafe.SliceData(a[i*lda:]), unsafe.SliceData(b), ldb, kk, n4, unsafe.SliceData(c[i*ldc:]))
-		}
-		if n4*4 < n {
-			gemmGo(1, n-n4*4, kk, a[i*lda:], lda, b[n4*4*ldb:], ldb, c[i*ldc+n4*4:], ldc)
-		}
-	}
+	gemmBlocked(gemm2RowAVX2, gemmRowAVX2, m, n, kk, a, lda, b, ldb, c, ldc)
 }
 
 //go:noescape

@@ -122,3 +122,33 @@ func BenchmarkGemm(b *testing.B) {
 		}
 	}
 }
+
+// TestGemmWrapsLikeGo uses the whole operand range (but −32768) and long rows, so that the
+// int32 sums overflow: every implementation must wrap exactly as Go's int32 arithmetic does.
+func TestGemmWrapsLikeGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	cases := []struct{ m, n, k int }{
+		{1, 4, 4096},
+		{2, 8, 4096},
+		{3, 9, 2048},
+	}
+	for name, gemm := range impls() {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s/%dx%dx%d", name, tc.m, tc.n, tc.k), func(t *testing.T) {
+				a := randS16(r, tc.m*tc.k, -32767, 32767)
+				b := randS16(r, tc.n*tc.k, -32767, 32767)
+				for i := range a[:tc.k] { // one row of a and of b at the extremes: sure overflow
+					a[i], b[i] = 32767, 32767
+				}
+				want := naive(tc.m, tc.n, tc.k, a, tc.k, b, tc.k)
+				c := make([]int32, tc.m*tc.n)
+				gemm(tc.m, tc.n, tc.k, a, tc.k, b, tc.k, c, tc.n)
+				for i := range want {
+					if c[i] != want[i] {
+						t.Fatalf("c[%d] = %d, want %d", i, c[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
