@@ -11,9 +11,9 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 # Debian packages the host needs: QEMU and firmware to boot the image, Chromium for the page tests.
 DEB_RUN := qemu-system-x86 ovmf
-DEB_TEST := $(DEB_RUN) chromium e2fsprogs iproute2 swtpm swtpm-tools pcscd vsmartcard-vpcd
+DEB_TEST := $(DEB_RUN) chromium e2fsprogs iproute2 swtpm swtpm-tools pcscd vsmartcard-vpcd qemu-user
 
-.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench bench-neutrino bench-lightning test-ml bench-ml deps-ort clean
+.PHONY: all build anyad anyactl image run dev test test-short vet deps-run deps-test bench bench-neutrino bench-lightning test-ml test-arm64 bench-ml deps-ort clean
 
 all: build
 
@@ -42,6 +42,7 @@ vet:
 test: deps-test vet build
 	ANYA_REQUIRE_ALL=1 ANYA_ARTIFACTS=$(CURDIR)/$(OUT)/artifacts $(GO) test -count=1 -timeout 80m ./...
 	$(MAKE) --no-print-directory test-ml
+	ANYA_REQUIRE_ALL=1 $(MAKE) --no-print-directory test-arm64
 
 test-short:
 	$(GO) test -short ./...
@@ -59,6 +60,14 @@ bench-neutrino:
 # printing our latency and load time as a ratio to onnxruntime's (one thread, same run).
 test-ml: deps-ort
 	cd ml/ortcheck && ANYA_REQUIRE_ALL=1 $(GO) test -mod=mod -count=1 -timeout 10m .
+
+# ml/kernel's arm64 (NEON) kernels, run under qemu-user against the pure-Go reference (their
+# speed there means nothing). Without qemu-aarch64: skipped, or an error with ANYA_REQUIRE_ALL=1.
+test-arm64:
+	@if ! command -v qemu-aarch64 >/dev/null; then \
+		if [ -n "$$ANYA_REQUIRE_ALL" ]; then echo "test-arm64: qemu-aarch64 missing (Debian package qemu-user)"; exit 1; fi; \
+		echo "test-arm64: skipped, no qemu-aarch64"; exit 0; fi; \
+	GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 ./ml/kernel/...
 
 bench-ml: deps-ort
 	cd ml/ortcheck && ANYA_REQUIRE_ALL=1 $(GO) test -mod=mod -count=1 -timeout 20m -run '^$$' -bench . -benchtime 1s .
