@@ -25,9 +25,11 @@
 //   - arm64 (NEON is mandatory in ARMv8-A, so there is no feature check): gemm_arm64.s,
 //     the same 2 × 4 / 1 × 4 blocking with SMLAL/SMLAL2 (8 int16·int16 → int32
 //     multiply-adds per pair, wrapping like Go's int32), hand-encoded as WORDs because Go's
-//     assembler has no mnemonic for them. QuantizeS16, ScaleRow, LinearF32 and Tanh have
-//     no NEON version yet and run the Go loops there. The arm64 tests run under qemu-user
-//     (make test-arm64, or GOARCH=arm64 go test -exec qemu-aarch64 ./ml/kernel/); its
+//     assembler has no mnemonic for them. quant_arm64.s vectorises QuantizeS16 with the
+//     steps of the AVX2 version (FDIV, FRINTN to nearest even, clamp, FCVTZS, XTN; also
+//     hand-encoded), bit-identical to Quantize1. ScaleRow, LinearF32 and Tanh have no NEON
+//     version yet and run the Go loops there. The arm64 tests run under qemu-user
+//     (make test-arm64 runs ./ml/... that way: GOARCH=arm64 go test -exec qemu-aarch64); its
 //     speed on real arm64 hardware has not been measured.
 //   - everything else: a pure-Go loop.
 //

@@ -1,8 +1,10 @@
 package kernel
 
+import "unsafe"
+
 // Advanced SIMD (NEON) is part of every arm64 CPU Go supports (ARMv8-A makes it
-// mandatory), so the NEON GEMM needs no run-time feature check; the float loops
-// (quantize, scale, linear, tanh) have no NEON version yet and use the Go code.
+// mandatory), so the NEON kernels need no run-time feature check. ScaleRow, LinearF32
+// and Tanh have no NEON version yet and use the Go loops.
 //
 // hasNEON is a variable only so that tests could switch it; it is read-only otherwise.
 var hasNEON = true
@@ -39,7 +41,19 @@ func gemmNEON(m, n, kk int, a []int16, lda int, b []int16, ldb int, c []int32, l
 	gemmBlocked(gemm2RowNEON, gemmRowNEON, m, n, kk, a, lda, b, ldb, c, ldc)
 }
 
-func quantizeVec([]int16, []float32, float32, float32, float32, float32) int { return 0 }
+//go:noescape
+func quantizeNEON(dst *int16, x *float32, n8 int, p *[4]float32)
+
+// quantizeVec quantizes the first multiple of 8 values with NEON and returns how many.
+func quantizeVec(dst []int16, x []float32, scale, zp, lo, hi float32) int {
+	n8 := len(x) &^ 7
+	if !hasNEON || n8 == 0 {
+		return 0
+	}
+	p := [4]float32{scale, zp, lo, hi}
+	quantizeNEON(unsafe.SliceData(dst), unsafe.SliceData(x), n8, &p)
+	return n8
+}
 
 func scaleVec([]float32, []int32, []float32, []float32, float32) int { return 0 }
 
