@@ -61,13 +61,14 @@ bench-neutrino:
 test-ml: deps-ort
 	cd ml/ortcheck && ANYA_REQUIRE_ALL=1 $(GO) test -mod=mod -count=1 -timeout 10m .
 
-# ml/kernel's arm64 (NEON) kernels, run under qemu-user against the pure-Go reference (their
-# speed there means nothing). Without qemu-aarch64: skipped, or an error with ANYA_REQUIRE_ALL=1.
+# ml/ on arm64 under qemu-user: the NEON kernels against the pure-Go reference, and the
+# engine and models on top of them (speed under emulation means nothing; ~30 s). Without
+# qemu-aarch64: skipped, or an error with ANYA_REQUIRE_ALL=1.
 test-arm64:
 	@if ! command -v qemu-aarch64 >/dev/null; then \
 		if [ -n "$$ANYA_REQUIRE_ALL" ]; then echo "test-arm64: qemu-aarch64 missing (Debian package qemu-user)"; exit 1; fi; \
 		echo "test-arm64: skipped, no qemu-aarch64"; exit 0; fi; \
-	GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 ./ml/kernel/...
+	GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 ./ml/...
 
 bench-ml: deps-ort
 	cd ml/ortcheck && ANYA_REQUIRE_ALL=1 $(GO) test -mod=mod -count=1 -timeout 20m -run '^$$' -bench . -benchtime 1s .
