@@ -27,8 +27,10 @@
 //     multiply-adds per pair, wrapping like Go's int32), hand-encoded as WORDs because Go's
 //     assembler has no mnemonic for them. quant_arm64.s vectorises QuantizeS16 with the
 //     steps of the AVX2 version (FDIV, FRINTN to nearest even, clamp, FCVTZS, XTN; also
-//     hand-encoded), bit-identical to Quantize1. ScaleRow, LinearF32 and Tanh have no NEON
-//     version yet and run the Go loops there. The arm64 tests run under qemu-user
+//     hand-encoded), bit-identical to Quantize1; linear_arm64.s does LinearF32 in blocks
+//     of 8 columns with VFMLA (fused, like the AVX2+FMA version, so checked against a
+//     float64 sum within 1e-6, not bit for bit). ScaleRow and Tanh have no NEON version
+//     yet and run the Go loops there. The arm64 tests run under qemu-user
 //     (make test-arm64 runs ./ml/... that way: GOARCH=arm64 go test -exec qemu-aarch64); its
 //     speed on real arm64 hardware has not been measured.
 //   - everything else: a pure-Go loop.

@@ -3,8 +3,8 @@ package kernel
 import "unsafe"
 
 // Advanced SIMD (NEON) is part of every arm64 CPU Go supports (ARMv8-A makes it
-// mandatory), so the NEON kernels need no run-time feature check. ScaleRow, LinearF32
-// and Tanh have no NEON version yet and use the Go loops.
+// mandatory), so the NEON kernels need no run-time feature check. ScaleRow and Tanh
+// have no NEON version yet and use the Go loops.
 //
 // hasNEON is a variable only so that tests could switch it; it is read-only otherwise.
 var hasNEON = true
@@ -57,6 +57,16 @@ func quantizeVec(dst []int16, x []float32, scale, zp, lo, hi float32) int {
 
 func scaleVec([]float32, []int32, []float32, []float32, float32) int { return 0 }
 
-func linearVec([]float32, []float32, []float32, int, []float32, float32) bool { return false }
+//go:noescape
+func linearNEON(y, x *float32, k int, w *float32, n int, bias *float32, floor float32)
+
+// linearVec runs LinearF32 with NEON fused multiply-adds.
+func linearVec(y, x, w []float32, n int, bias []float32, floor float32) bool {
+	if !hasNEON {
+		return false
+	}
+	linearNEON(unsafe.SliceData(y), unsafe.SliceData(x), len(x), unsafe.SliceData(w), n, unsafe.SliceData(bias), floor)
+	return true
+}
 
 func tanhVec([]float32, []float32, *[13]float32) int { return 0 }

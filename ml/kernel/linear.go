@@ -5,8 +5,8 @@ import "fmt"
 // LinearF32 sets y[j] = max(bias[j] + Σₖ x[k]·w[k·n+j], floor) for j < n: one row of a
 // float32 dense layer whose weights w are K rows of n (n a multiple of 8; pad with zero
 // columns); floor 0 applies a ReLU, −Inf none. On
-// amd64 with AVX2 and FMA the sums use fused multiply-adds, so results may differ from the
-// Go path in the last bits. It panics when the slices are too short.
+// amd64 with AVX2 and FMA, and on arm64 (NEON), the sums use fused multiply-adds, so
+// results may differ from the Go path in the last bits. It panics when the slices are too short.
 func LinearF32(y, x, w []float32, n int, bias []float32, floor float32) {
 	k := len(x)
 	if n%8 != 0 || len(y) < n || len(bias) < n || len(w) < k*n {
