@@ -29,12 +29,15 @@
 //     steps of the AVX2 version (FDIV, FRINTN to nearest even, clamp, FCVTZS, XTN; also
 //     hand-encoded), bit-identical to Quantize1; linear_arm64.s does LinearF32 in blocks
 //     of 8 columns with VFMLA (fused, like the AVX2+FMA version, so checked against a
-//     float64 sum within 1e-6, not bit for bit). ScaleRow and Tanh have no NEON version
-//     yet and run the Go loops there. The arm64 tests run under qemu-user
+//     float64 sum within 1e-6, not bit for bit); tanh_arm64.s evaluates Tanh's rational
+//     approximation 4 values at a time, as tanh_amd64.s does (fused, checked against
+//     math.Tanh). ScaleRow has no NEON version yet and runs the Go loop there. The hand
+//     encodings are in neon_arm64.h. The arm64 tests run under qemu-user
 //     (make test-arm64 runs ./ml/... that way: GOARCH=arm64 go test -exec qemu-aarch64); its
 //     speed on real arm64 hardware has not been measured.
 //   - everything else: a pure-Go loop.
 //
-// The tests check every implementation against a definition written independently, bit for
-// bit. Nothing here allocates or keeps state, so all of it is safe for concurrent use.
+// The tests check every implementation against a definition written independently: the
+// integer results (GemmS16, QuantizeS16) bit for bit, the fused float loops (LinearF32,
+// Tanh) within the stated tolerances. Nothing here allocates or keeps state, so all of it is safe for concurrent use.
 package kernel

@@ -3,8 +3,8 @@ package kernel
 import "unsafe"
 
 // Advanced SIMD (NEON) is part of every arm64 CPU Go supports (ARMv8-A makes it
-// mandatory), so the NEON kernels need no run-time feature check. ScaleRow and Tanh
-// have no NEON version yet and use the Go loops.
+// mandatory), so the NEON kernels need no run-time feature check. ScaleRow has no NEON
+// version yet and uses the Go loop.
 //
 // hasNEON is a variable only so that tests could switch it; it is read-only otherwise.
 var hasNEON = true
@@ -69,4 +69,15 @@ func linearVec(y, x, w []float32, n int, bias []float32, floor float32) bool {
 	return true
 }
 
-func tanhVec([]float32, []float32, *[13]float32) int { return 0 }
+//go:noescape
+func tanhNEON(dst, x *float32, n4 int, c *[13]float32)
+
+// tanhVec does the first multiple of 4 values of Tanh with NEON and returns how many.
+func tanhVec(dst, x []float32, c *[13]float32) int {
+	n4 := len(x) &^ 3
+	if !hasNEON || n4 == 0 {
+		return 0
+	}
+	tanhNEON(unsafe.SliceData(dst), unsafe.SliceData(x), n4, c)
+	return n4
+}

@@ -1,11 +1,5 @@
 #include "textflag.h"
-
-// Go's arm64 assembler has no mnemonic for the widening multiply-accumulates, so they are
-// encoded by hand (Arm ARM C7.2: SMLAL{2} <Vd>.4S, <Vn>.{4,8}H, <Vm>.{4,8}H; checked with
-// llvm-mc). SMLAL uses lanes 0–3 of n and m, SMLAL2 lanes 4–7; each adds four int16·int16
-// products to the four int32 lanes of d, wrapping like Go's int32 arithmetic.
-#define SMLAL(d, n, m) WORD $(0x0E608000 | ((m)<<16) | ((n)<<5) | (d))
-#define SMLAL2(d, n, m) WORD $(0x4E608000 | ((m)<<16) | ((n)<<5) | (d))
+#include "neon_arm64.h"
 
 // func gemmRowNEON(a, b *int16, ldb, k, n4 int, c *int32)
 // The k int16 at a against n4 groups of 4 rows of b (ldb elements apart): 4·n4 int32 at c.

@@ -1,8 +1,5 @@
 #include "textflag.h"
-
-// FMAXNM Vd.4S, Vn.4S, Vm.4S (no Go mnemonic; checked with llvm-mc): a NaN lane gives the
-// other operand, so a NaN sum gives the floor, as linearGo's !(v >= floor) does.
-#define FMAXNM4S(d, n, m) WORD $(0x4E20C400 | ((m)<<16) | ((n)<<5) | (d))
+#include "neon_arm64.h"
 
 // func linearNEON(y, x *float32, k int, w *float32, n int, bias *float32, floor float32)
 // k > 0, n a positive multiple of 8: blocks of 8 columns, fused multiply-adds (VFMLA).

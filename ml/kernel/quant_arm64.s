@@ -1,16 +1,5 @@
 #include "textflag.h"
-
-// Vector float instructions Go's arm64 assembler has no mnemonics for, encoded by hand
-// (Arm ARM, checked with llvm-mc); all on 4 float32 / int32 lanes.
-#define FDIV4S(d, n, m) WORD $(0x6E20FC00 | ((m)<<16) | ((n)<<5) | (d))
-#define FADD4S(d, n, m) WORD $(0x4E20D400 | ((m)<<16) | ((n)<<5) | (d))
-#define FSUB4S(d, n, m) WORD $(0x4EA0D400 | ((m)<<16) | ((n)<<5) | (d))
-#define FMAX4S(d, n, m) WORD $(0x4E20F400 | ((m)<<16) | ((n)<<5) | (d))
-#define FMIN4S(d, n, m) WORD $(0x4EA0F400 | ((m)<<16) | ((n)<<5) | (d))
-#define FRINTN4S(d, n) WORD $(0x4E218800 | ((n)<<5) | (d))
-#define FCVTZS4S(d, n) WORD $(0x4EA1B800 | ((n)<<5) | (d))
-#define XTN4H(d, n) WORD $(0x0E612800 | ((n)<<5) | (d))
-#define XTN2H8(d, n) WORD $(0x4E612800 | ((n)<<5) | (d))
+#include "neon_arm64.h"
 
 // func quantizeNEON(dst *int16, x *float32, n8 int, p *[4]float32)
 // p: scale, zp, lo, hi. n8 is a positive multiple of 8. The steps of quantizeAVX2: divide,

@@ -4,7 +4,8 @@ package kernel
 // onnxruntime's MLAS use (odd polynomial of degree 13 over even of degree 6, input clamped
 // to ±9): at most 4e-7 from the exact value; the Go loop is about four times faster than math.Tanh
 // in float64. On amd64 with AVX2 and FMA eight values go at once (fused multiply-adds,
-// so the last bit may differ from the Go loop's), some 50 times faster than math.Tanh.
+// so the last bit may differ from the Go loop's), some 50 times faster than math.Tanh; on
+// arm64, NEON does four at a time the same way (speed there not measured).
 func Tanh(dst, x []float32) {
 	const (
 		a1  = 4.89352455891786e-03
