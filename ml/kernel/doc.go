@@ -31,13 +31,15 @@
 //     of 8 columns with VFMLA (fused, like the AVX2+FMA version, so checked against a
 //     float64 sum within 1e-6, not bit for bit); tanh_arm64.s evaluates Tanh's rational
 //     approximation 4 values at a time, as tanh_amd64.s does (fused, checked against
-//     math.Tanh). ScaleRow has no NEON version yet and runs the Go loop there. The hand
-//     encodings are in neon_arm64.h. The arm64 tests run under qemu-user
+//     math.Tanh); scaleNEON does ScaleRow (SCVTF, FMUL, FADD: rounded twice like the Go
+//     loop, which converts explicitly so that the compiler cannot fuse it on arm64, and
+//     like scaleAVX2, so dequantized outputs are the same bits on both architectures).
+//     The hand encodings are in neon_arm64.h. The arm64 tests run under qemu-user
 //     (make test-arm64 runs ./ml/... that way: GOARCH=arm64 go test -exec qemu-aarch64); its
 //     speed on real arm64 hardware has not been measured.
 //   - everything else: a pure-Go loop.
 //
 // The tests check every implementation against a definition written independently: the
-// integer results (GemmS16, QuantizeS16) bit for bit, the fused float loops (LinearF32,
-// Tanh) within the stated tolerances. Nothing here allocates or keeps state, so all of it is safe for concurrent use.
+// integer results (GemmS16, QuantizeS16) and ScaleRow bit for bit, the fused float loops
+// (LinearF32, Tanh) within the stated tolerances. Nothing here allocates or keeps state, so all of it is safe for concurrent use.
 package kernel

@@ -3,8 +3,7 @@ package kernel
 import "unsafe"
 
 // Advanced SIMD (NEON) is part of every arm64 CPU Go supports (ARMv8-A makes it
-// mandatory), so the NEON kernels need no run-time feature check. ScaleRow has no NEON
-// version yet and uses the Go loop.
+// mandatory), so the NEON kernels need no run-time feature check.
 //
 // hasNEON is a variable only so that tests could switch it; it is read-only otherwise.
 var hasNEON = true
@@ -55,7 +54,18 @@ func quantizeVec(dst []int16, x []float32, scale, zp, lo, hi float32) int {
 	return n8
 }
 
-func scaleVec([]float32, []int32, []float32, []float32, float32) int { return 0 }
+//go:noescape
+func scaleNEON(y *float32, acc *int32, scale, bias *float32, n4 int, floor float32)
+
+// scaleVec is ScaleRow's vector part; it returns how many values it did.
+func scaleVec(y []float32, acc []int32, scale, bias []float32, floor float32) int {
+	n4 := len(y) &^ 3
+	if !hasNEON || n4 == 0 {
+		return 0
+	}
+	scaleNEON(unsafe.SliceData(y), unsafe.SliceData(acc), unsafe.SliceData(scale), unsafe.SliceData(bias), n4, floor)
+	return n4
+}
 
 //go:noescape
 func linearNEON(y, x *float32, k int, w *float32, n int, bias *float32, floor float32)

@@ -24,3 +24,5 @@
 // lanes 0–3 / 4–7 of d.
 #define XTN4H(d, n) WORD $(0x0E612800 | ((n)<<5) | (d))
 #define XTN2H8(d, n) WORD $(0x4E612800 | ((n)<<5) | (d))
+// SCVTF Vd.4S, Vn.4S: int32 to float32, rounding to nearest even.
+#define SCVTF4S(d, n) WORD $(0x4E21D800 | ((n)<<5) | (d))

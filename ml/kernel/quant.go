@@ -33,7 +33,9 @@ func ScaleRow(y []float32, acc []int32, scale, bias []float32, floor float32) {
 	}
 	n8 := scaleVec(y, acc, scale, bias, floor)
 	for j := n8; j < n; j++ {
-		v := float32(acc[j]) * scale[j]
+		// The explicit conversion rounds the product before the add: without it the
+		// compiler fuses them on arm64 (FMADDS), and the results would differ from amd64's.
+		v := float32(float32(acc[j]) * scale[j])
 		if bias != nil {
 			v += bias[j]
 		}

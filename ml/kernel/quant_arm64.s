@@ -40,3 +40,41 @@ qloop:
 	SUBS   $8, R2, R2
 	BNE    qloop
 	RET
+
+// func scaleNEON(y *float32, acc *int32, scale, bias *float32, n4 int, floor float32)
+// bias may be nil. n4 is a positive multiple of 4. Multiply and add are separate
+// instructions (rounded twice, as ScaleRow's Go loop and scaleAVX2 are), and a NaN lane
+// gives the floor (FMAXNM), as VMAXPS does.
+TEXT ·scaleNEON(SB), NOSPLIT, $0-44
+	MOVD  y+0(FP), R0
+	MOVD  acc+8(FP), R1
+	MOVD  scale+16(FP), R2
+	MOVD  bias+24(FP), R3
+	MOVD  n4+32(FP), R4
+	MOVWU floor+40(FP), R5
+	VDUP  R5, V3.S4
+	CBZ   R3, nobias
+
+sloop:
+	VLD1.P 16(R1), [V0.S4]
+	VLD1.P 16(R2), [V1.S4]
+	VLD1.P 16(R3), [V2.S4]
+	SCVTF4S(0, 0)
+	FMUL4S(0, 0, 1)
+	FADD4S(0, 0, 2)
+	FMAXNM4S(0, 0, 3)
+	VST1.P [V0.S4], 16(R0)
+	SUBS   $4, R4, R4
+	BNE    sloop
+	RET
+
+nobias:
+	VLD1.P 16(R1), [V0.S4]
+	VLD1.P 16(R2), [V1.S4]
+	SCVTF4S(0, 0)
+	FMUL4S(0, 0, 1)
+	FMAXNM4S(0, 0, 3)
+	VST1.P [V0.S4], 16(R0)
+	SUBS   $4, R4, R4
+	BNE    nobias
+	RET

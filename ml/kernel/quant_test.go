@@ -69,7 +69,7 @@ func TestScaleRow(t *testing.T) {
 				y := make([]float32, n)
 				ScaleRow(y, acc, scale, bias, floor)
 				for j := range y {
-					want := float32(acc[j]) * scale[j]
+					want := float32(float32(acc[j]) * scale[j]) // rounded, not fused
 					if bias != nil {
 						want += bias[j]
 					}
